@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Rotation stage at OATH scale: 5,824 demo images through the workflow on this machine.
+
+Prints the wall time of `snakemake --cores N rotate` (every image rotated, one job per shard),
+the time of a no-op re-run and of `snakemake -n` after one image changes, and, as baseline in the
+same run, the original tool's way (one `convert` process per image, as rotate.sh) on a sample,
+scaled to the full set. Run it on an otherwise idle machine:
+
+    .venv/bin/python bench/bench_rotation.py [--images 5824] [--cores 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def run(args: list[str], workdir: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(SNAKEMAKE + args, cwd=workdir, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"snakemake {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return elapsed, done.stdout + done.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=5824)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--shard-size", type=int, default=256)
+    parser.add_argument("--baseline-sample", type=int, default=300)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="oath-bench-rotation-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["demo"]["n_images"] = args.images
+    config["shard_size"] = args.shard_size
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    common: list[str] = []
+
+    t_demo, _ = run(["--cores", str(args.cores), "make_demo_dataset", *common], workdir)
+    print(f"demo data set of {args.images} images drawn in {t_demo:.1f} s (not part of the stage)")
+
+    t_rotate, log = run(["--cores", str(args.cores), "rotate", *common], workdir)
+    rotated = sorted((workdir / "results" / "rotated").glob("*.png"))
+    assert len(rotated) == args.images, f"expected {args.images} rotated images, got {len(rotated)}"
+    jobs = sum(1 for line in log.splitlines() if re.match(r"\s*(local)?rule rotate_shard_", line))
+    print(
+        f"rotation stage, {args.images} images, --cores {args.cores}: {t_rotate:.1f} s wall "
+        f"({jobs} jobs, {1000 * t_rotate / args.images:.1f} ms an image)"
+    )
+
+    t_noop, _ = run(["--cores", str(args.cores), "rotate", *common], workdir)
+    print(f"re-run with nothing to do: {t_noop:.1f} s")
+
+    source = next((workdir / "resources" / "demo").glob("*/images/cropped_scaled/00017.png"))
+    source.touch()
+    t_dry, dry = run(["-n", "--cores", str(args.cores), "rotate", *common], workdir)
+    stale = sorted(
+        {
+            line.split()[-1]
+            for line in dry.splitlines()
+            if "rotate_shard_" in line and line.strip().startswith(("rule", "localrule"))
+        }
+    )
+    print(f"after touching one image, snakemake -n: {t_dry:.1f} s, stale jobs: {stale}")
+
+    # Baseline: the original rotate.sh, one convert process per image, on a sample.
+    sample = random.Random(1).sample(
+        range(1, args.images + 1), min(args.baseline_sample, args.images)
+    )
+    images = source.parent
+    out = Path(tempfile.mkdtemp(prefix="oath-bench-convert-"))
+    start = time.perf_counter()
+    for pic_num in sample:
+        subprocess.run(
+            [
+                "convert",
+                str(images / f"{pic_num:05d}.png"),
+                "-background",
+                "black",
+                "-distort",
+                "SRT",
+                "33",
+                "+repage",
+                str(out / f"{pic_num:05d}_33.png"),
+            ],
+            check=True,
+        )
+    t_sample = time.perf_counter() - start
+    t_baseline = t_sample / len(sample) * args.images
+    shutil.rmtree(out)
+    print(
+        f"baseline (rotate.sh: one convert per image, sequential), {len(sample)}-image sample "
+        f"scaled to {args.images}: {t_baseline:.1f} s"
+    )
+    print(
+        f"speed-up of the workflow's rotation stage over the baseline: {t_baseline / t_rotate:.2f}x"
+    )
+    if not args.keep:
+        shutil.rmtree(workdir)
+
+
+if __name__ == "__main__":
+    main()

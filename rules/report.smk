@@ -1,0 +1,48 @@
+# The report: the original script's printed line, pictures and tables, as HTML and Markdown,
+# with the figures registered for `snakemake --report report.zip`.
+
+
+rule render_report:
+    input:
+        split_results=get_split_results("extracted", config["labels"]),
+        sweeps=expand(
+            "results/ridge/extracted/{labels}/alpha_sweep.json", labels=config["labels"]
+        ),
+        features="results/features/auroral_feat.h5",
+        classifications=str(DATASET.classifications),
+        rotated=get_rotated_images(),
+    output:
+        html=report(
+            "results/report/report.html",
+            caption="../report/html_report.rst",
+            category="Ridge",
+            labels={"item": "HTML report"},
+        ),
+        markdown="results/report/summary.md",
+        figures=[
+            report(
+                f"results/report/figures/confusion_{labels}.png",
+                caption="../report/confusion_matrix.rst",
+                category="Ridge",
+                subcategory=labels,
+                labels={"figure": "confusion matrix", "labels": labels},
+            )
+            for labels in config["labels"]
+        ],
+    log:
+        "logs/render_report/report.log",
+    benchmark:
+        "benchmarks/render_report/report.tsv"
+    params:
+        labels=config["labels"],
+        n_splits=len(SPLITS),
+        figures_dir="results/report/figures",
+        rotated_dir="results/rotated",
+        config=config,
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/render_report.py"

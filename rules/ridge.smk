@@ -1,0 +1,50 @@
+# The published classifier: one RidgeClassifier fit per split and label set, and an alpha sweep
+# scored by cross-validation inside the training parts.
+
+
+rule fit_ridge:
+    input:
+        features=get_features_file,
+        classifications=str(DATASET.classifications),
+        split=str(DATASET.split_file),
+    output:
+        result="results/ridge/{features}/{labels}/split_{split}.json",
+    log:
+        "logs/fit_ridge/{features}/{labels}/split_{split}.log",
+    benchmark:
+        "benchmarks/fit_ridge/{features}/{labels}/split_{split}.tsv"
+    params:
+        alpha=config["ridge"]["alpha"],
+        train_fraction=config["ridge"]["train_fraction"],
+    resources:
+        mem_mb=1000,  # the feature matrix twice over
+        runtime=5,
+    conda:
+        "../envs/ridge.yaml"
+    script:
+        "../scripts/fit_ridge.py"
+
+
+rule sweep_alpha:
+    input:
+        features=get_features_file,
+        classifications=str(DATASET.classifications),
+        split=str(DATASET.split_file),
+    output:
+        sweep="results/ridge/{features}/{labels}/alpha_sweep.json",
+    log:
+        "logs/sweep_alpha/{features}/{labels}.log",
+    benchmark:
+        "benchmarks/sweep_alpha/{features}/{labels}.tsv"
+    params:
+        alphas=config["ridge"]["sweep_alphas"],
+        train_fraction=config["ridge"]["train_fraction"],
+        n_splits=config["ridge"]["n_splits"],
+        folds=config["ridge"]["sweep_folds"],
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    conda:
+        "../envs/ridge.yaml"
+    script:
+        "../scripts/sweep_alpha.py"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian/Ubuntu machine (safe to re-run):
+#  - ImageMagick from Debian: the MagickWand library Wand drives, and the `convert` command the
+#    rotation parity test compares against;
+#  - .venv/: a Python virtualenv with the pinned packages of pyproject.toml and the oath package.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! { ldconfig -p | grep -q 'libMagickWand-6.Q16.so' && convert -version 2>/dev/null | grep -q ImageMagick; }; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq imagemagick libmagickwand-6.q16-6 >/dev/null
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+echo "set-up done: run the demo with .venv/bin/snakemake --cores 4"
