@@ -148,6 +148,17 @@ def resolve_dataset(config: dict[str, Any]) -> DatasetPlan:
     )
 
 
+def checkpoint_prefix(files: list[str] | tuple[str, ...]) -> str:
+    """What TensorFlow opens, from a checkpoint's files: a V1 file itself, or a V2 prefix."""
+    files = [str(f) for f in files]
+    if len(files) == 1:
+        return files[0]
+    index = [f for f in files if f.endswith(".index")]
+    if len(index) != 1:
+        raise ValueError(f"cannot tell the checkpoint prefix of {files}")
+    return index[0][: -len(".index")]
+
+
 def shard_of(pic_num: int, shard_size: int) -> str:
     """Stable shard name of a picNum: its picNum range, e.g. ``00256-00511`` for size 256."""
     first = (int(pic_num) // shard_size) * shard_size

@@ -245,6 +245,11 @@ def _write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def demo_root(classifications: str | Path) -> Path:
+    """The data set folder of its ``classifications/classifications.csv``."""
+    return Path(classifications).parents[1]
+
+
 def write_demo_dataset(
     root: str | Path,
     n_images: int,

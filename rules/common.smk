@@ -65,7 +65,8 @@ def get_source_images(rows):
 
 def get_rotated_paths(rows):
     return [
-        f"results/rotated/{rotated_name(p, a)}" for p, a in zip(rows["picNum"], rows["angle"])
+        f"results/rotated/{rotated_name(p, a)}"
+        for p, a in zip(rows["picNum"], rows["angle"])
     ]
 
 

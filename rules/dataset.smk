@@ -13,13 +13,12 @@ if DATASET.is_demo:
             "logs/make_demo_dataset/demo.log",
         benchmark:
             "benchmarks/make_demo_dataset/demo.tsv"
+        conda:
+            "../envs/rotate.yaml"
         params:
-            root=str(DATASET.root),
             n_images=config["demo"]["n_images"],
             seed=config["demo"]["seed"],
             image_size=config["demo"]["image_size"],
-        conda:
-            "../envs/rotate.yaml"
         script:
             "../scripts/make_demo_dataset.py"
 
@@ -33,10 +32,10 @@ if DATASET.split_is_generated:
             split=str(DATASET.split_file),
         log:
             "logs/make_split_file/split.log",
+        conda:
+            "../envs/ridge.yaml"
         params:
             n_splits=config["ridge"]["n_splits"],
             seed=config["ridge"]["split_seed"],
-        conda:
-            "../envs/ridge.yaml"
         script:
             "../scripts/make_split_file.py"

@@ -11,14 +11,13 @@ if is_demo_checkpoint():
             "logs/make_demo_checkpoint/checkpoint.log",
         benchmark:
             "benchmarks/make_demo_checkpoint/checkpoint.tsv"
-        params:
-            prefix=DEMO_CHECKPOINT,
-            seed=config["demo_checkpoint_seed"],
+        conda:
+            "../envs/extract.yaml"
         resources:
             mem_mb=3000,  # graph plus 46 M float32 values, written once
             runtime=10,
-        conda:
-            "../envs/extract.yaml"
+        params:
+            seed=config["demo_checkpoint_seed"],
         script:
             "../scripts/make_demo_checkpoint.py"
 
@@ -33,19 +32,18 @@ rule extract_shard:
         "logs/extract_shard/{shard}.log",
     benchmark:
         "benchmarks/extract_shard/{shard}.tsv"
-    params:
-        checkpoint_path=get_checkpoint(),
-        weights=get_weights_description(),
-        precision=config["precision"],
-        batch_size=config["batch_size"],
-    threads: 2
     group:
         "shard"
+    conda:
+        "../envs/extract.yaml"
+    threads: 2
     resources:
         mem_mb=3072,  # measured peak under 3 GiB for a 256-image shard, batch 16
         runtime=30,  # ~0.05 s an image on 2 cores plus start-up
-    conda:
-        "../envs/extract.yaml"
+    params:
+        weights=get_weights_description(),
+        precision=config["precision"],
+        batch_size=config["batch_size"],
     script:
         "../scripts/extract_shard.py"
 
@@ -59,10 +57,10 @@ rule merge_features:
         "logs/merge_features/merge.log",
     benchmark:
         "benchmarks/merge_features/merge.tsv"
+    conda:
+        "../envs/extract.yaml"
     resources:
         mem_mb=1000,  # 5,824 x 1001 float32 is 23 MB
         runtime=5,
-    conda:
-        "../envs/extract.yaml"
     script:
         "../scripts/merge_features.py"

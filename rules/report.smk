@@ -6,7 +6,8 @@ rule render_report:
     input:
         split_results=get_split_results("extracted", config["labels"]),
         sweeps=expand(
-            "results/ridge/extracted/{labels}/alpha_sweep.json", labels=config["labels"]
+            "results/ridge/extracted/{labels}/alpha_sweep.json",
+            labels=config["labels"],
         ),
         features="results/features/auroral_feat.h5",
         classifications=str(DATASET.classifications),
@@ -33,16 +34,14 @@ rule render_report:
         "logs/render_report/report.log",
     benchmark:
         "benchmarks/render_report/report.tsv"
-    params:
-        labels=config["labels"],
-        n_splits=len(SPLITS),
-        figures_dir="results/report/figures",
-        rotated_dir="results/rotated",
-        config=config,
+    conda:
+        "../envs/report.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/report.yaml"
+    params:
+        labels=config["labels"],
+        n_splits=len(SPLITS),
+        config=config,
     script:
         "../scripts/render_report.py"

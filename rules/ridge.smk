@@ -13,14 +13,14 @@ rule fit_ridge:
         "logs/fit_ridge/{features}/{labels}/split_{split}.log",
     benchmark:
         "benchmarks/fit_ridge/{features}/{labels}/split_{split}.tsv"
-    params:
-        alpha=config["ridge"]["alpha"],
-        train_fraction=config["ridge"]["train_fraction"],
+    conda:
+        "../envs/ridge.yaml"
     resources:
         mem_mb=1000,  # the feature matrix twice over
         runtime=5,
-    conda:
-        "../envs/ridge.yaml"
+    params:
+        alpha=config["ridge"]["alpha"],
+        train_fraction=config["ridge"]["train_fraction"],
     script:
         "../scripts/fit_ridge.py"
 
@@ -36,15 +36,15 @@ rule sweep_alpha:
         "logs/sweep_alpha/{features}/{labels}.log",
     benchmark:
         "benchmarks/sweep_alpha/{features}/{labels}.tsv"
+    conda:
+        "../envs/ridge.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=15,
     params:
         alphas=config["ridge"]["sweep_alphas"],
         train_fraction=config["ridge"]["train_fraction"],
         n_splits=config["ridge"]["n_splits"],
         folds=config["ridge"]["sweep_folds"],
-    resources:
-        mem_mb=1000,
-        runtime=15,
-    conda:
-        "../envs/ridge.yaml"
     script:
         "../scripts/sweep_alpha.py"

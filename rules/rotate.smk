@@ -14,14 +14,14 @@ for shard, rows in SHARDS.items():
             rotated=get_rotated_paths(rows),
         log:
             f"logs/rotate_shard/{shard}.log",
-        params:
-            angles=list(rows["angle"]),
         group:
             "shard"
+        conda:
+            "../envs/rotate.yaml"
         resources:
             mem_mb=500,  # one small image in memory at a time
             runtime=15,  # ~20 ms an image: 256 images take seconds
-        conda:
-            "../envs/rotate.yaml"
+        params:
+            angles=list(rows["angle"]),
         script:
             "../scripts/rotate_shard.py"

@@ -1,12 +1,13 @@
 """Adapter for rule extract_shard: Inception-v4 Logits of one shard's rotated images."""
 
+from oath.config import checkpoint_prefix
 from oath.features import extract_shard
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 extract_shard(
     list(snakemake.input.images),
-    snakemake.params.checkpoint_path,
+    checkpoint_prefix(snakemake.input.weights),
     snakemake.output.features,
     weights=snakemake.params.weights,
     batch_size=snakemake.params.batch_size,

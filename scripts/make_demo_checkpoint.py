@@ -1,7 +1,8 @@
 """Adapter for rule make_demo_checkpoint: deterministic random Inception-v4 weights."""
 
+from oath.config import checkpoint_prefix
 from oath.features import write_random_checkpoint
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-write_random_checkpoint(snakemake.params.prefix, seed=snakemake.params.seed)
+write_random_checkpoint(checkpoint_prefix(snakemake.output), seed=snakemake.params.seed)

@@ -1,5 +1,7 @@
 """Adapter for rule render_report: the HTML report, Markdown summary and figures."""
 
+import os
+
 from oath.logs import log_to_file
 from oath.report import write_report
 
@@ -12,9 +14,9 @@ write_report(
     sweeps=dict(zip(labels, snakemake.input.sweeps, strict=True)),
     features=snakemake.input.features,
     classifications=snakemake.input.classifications,
-    images_dir=snakemake.params.rotated_dir,
+    images_dir=os.path.dirname(snakemake.input.rotated[0]),
     config=dict(snakemake.params.config),
     html=snakemake.output.html,
     markdown=snakemake.output.markdown,
-    figures_dir=snakemake.params.figures_dir,
+    figures_dir=os.path.dirname(snakemake.output.figures[0]),
 )

@@ -1,0 +1,555 @@
+"""Fetch and unpack the large inputs: the OATH tarball and the Inception-v4 checkpoint.
+
+``download`` streams a URL into ``<dest>.part``, resuming an interrupted transfer with an HTTP
+``Range`` request, retrying transient failures a bounded number of times, and renaming the part
+file onto ``dest`` only once the whole file is there and (when a checksum is given) verified.
+A file at ``dest`` is therefore always complete; a ``.part`` file is what the next run resumes.
+
+``safe_extract`` unpacks a tar archive only after checking every member: no absolute paths, no
+``..`` escapes, no links, no device files. It unpacks into a hidden sibling folder and renames
+that into place, so an interrupted unpack never leaves a half-filled target.
+
+Every failure raises ``DownloadError`` (or its ``UnsafeArchiveError``), whose message says what to
+download by hand and where to save it, for users behind a proxy or offline compute nodes.
+Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import logging
+import os
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import ssl
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path, PureWindowsPath
+from typing import TextIO
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1 << 20  # bytes per read and per hash update
+RETRY_BACKOFF_S = 2.0  # first wait after a failed attempt; doubles each time
+MAX_BACKOFF_S = 60.0
+MAX_RESTARTS = 2  # how often a server may force a start from byte 0 (bad 206/416) per call
+USER_AGENT = "oath-pipeline (Python urllib)"
+PART_SUFFIX = ".part"
+
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)", re.IGNORECASE)
+_RETRY_HTTP_CODES = frozenset({408, 425, 429})
+_UNPACK_MARK = ".unpacking-"
+
+
+class DownloadError(RuntimeError):
+    """A download or unpack failed; the message gives the cause and the manual fix.
+
+    ``url`` and ``dest`` say what to fetch by hand and where to save it; ``cause`` is the bare
+    reason (also in the message).
+    """
+
+    def __init__(
+        self, cause: str, *, url: str | None = None, dest: str | Path | None = None
+    ) -> None:
+        self.cause = cause
+        self.url = url
+        self.dest = None if dest is None else Path(dest)
+        super().__init__(_compose_message(cause, url, self.dest))
+
+
+class UnsafeArchiveError(DownloadError):
+    """An archive member would write outside the target or is a link/device; nothing unpacked."""
+
+    def __init__(
+        self,
+        cause: str,
+        *,
+        member: str | None = None,
+        archive: str | Path | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.member = member
+        self.archive = None if archive is None else Path(archive)
+        super().__init__(cause, url=url, dest=archive)
+
+
+class _RestartFromZero(Exception):
+    """The server cannot continue the part file; discard it and fetch from byte 0."""
+
+
+class _Truncated(ConnectionError):
+    """The server closed the connection before sending the announced number of bytes."""
+
+
+def _compose_message(cause: str, url: str | None, dest: Path | None) -> str:
+    text = cause.rstrip(". ") + "."
+    if url and dest:
+        command = f"curl -fL -o {shlex.quote(str(dest))} {shlex.quote(url)}"
+        text += (
+            f" Download {url} by hand and save it as {dest} (for example: {command}), "
+            "then run again."
+        )
+    elif dest:
+        text += f" Delete {dest}, download it again from its source, and run again."
+    return text
+
+
+def part_path(dest: str | Path) -> Path:
+    """Where ``download`` keeps an unfinished transfer of ``dest``: ``<dest>.part``."""
+    dest = Path(dest)
+    return dest.with_name(dest.name + PART_SUFFIX)
+
+
+def sha256_file(path: str | Path, chunk_size: int = CHUNK_SIZE) -> str:
+    """SHA-256 of a file as lower-case hex, read in chunks (constant memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _normalise_digest(sha256: str | None) -> str | None:
+    if sha256 is None:
+        return None
+    digest = sha256.strip().lower()
+    if not _HEX_DIGEST.fullmatch(digest):
+        raise ValueError(
+            f"sha256 must be 64 hexadecimal digits, got {sha256!r}; "
+            "copy the checksum exactly, or leave it unset to skip the check."
+        )
+    return digest
+
+
+def _reason_of(exc: BaseException) -> BaseException | str:
+    """The underlying error of a urllib failure (URLError wraps socket errors)."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        return exc.reason
+    return exc
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Worth another attempt: network trouble and server-side HTTP errors, not 404 or bad URLs."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code in _RETRY_HTTP_CODES or exc.code >= 500
+    reason = _reason_of(exc)
+    if isinstance(reason, str):  # e.g. "unknown url type"
+        return False
+    return not isinstance(reason, ssl.SSLCertVerificationError)
+
+
+def _describe(exc: BaseException, timeout: float) -> str:
+    """One plain sentence for a network failure."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"the server answered HTTP {exc.code} {exc.reason}"
+    reason = _reason_of(exc)
+    if isinstance(reason, str):
+        return reason
+    if isinstance(reason, TimeoutError):
+        return f"no answer from the server within {timeout:g} s (timed out)"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused (the server is down, or the host or port in the URL is wrong)"
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve the host name ({reason.strerror}); is there an internet connection?"
+    if isinstance(reason, _Truncated):
+        return str(reason)
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"TLS certificate check failed ({reason.verify_message})"
+    if isinstance(reason, (ConnectionError, http.client.HTTPException)):
+        return f"connection lost ({type(reason).__name__}: {reason})"
+    return f"{type(reason).__name__}: {reason}"
+
+
+def _content_range(header: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total size) of a ``Content-Range: bytes a-b/N`` header; None where absent."""
+    match = _CONTENT_RANGE.fullmatch(header.strip()) if header else None
+    if not match:
+        return None, None
+    first = int(match[1]) if match[1] else None
+    total = int(match[3]) if match[3] != "*" else None
+    return first, total
+
+
+def _int_header(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class _Progress:
+    """A throttled progress line on stderr: bytes, percent (when the size is known), MB/s.
+
+    On a terminal one line is redrawn at most every 0.5 s; in a log file one line is written
+    at most every 30 s, so cluster logs do not fill up. A final line is always written.
+    """
+
+    def __init__(self, label: str, total: int | None, start: int, stream: TextIO | None = None):
+        self.label = label
+        self.total = total
+        self.start = start
+        self.current = start
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self.interval = 0.5 if self.tty else 30.0
+        self.began = self.last = time.monotonic()
+        self.width = 0
+
+    def update(self, current: int) -> None:
+        self.current = current
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            self._show(now, final=False)
+
+    def close(self) -> None:
+        self._show(time.monotonic(), final=True)
+
+    def _line(self, now: float) -> str:
+        rate = (self.current - self.start) / max(now - self.began, 1e-6) / 1e6
+        done = self.current / 1e6
+        if self.total:
+            percent = 100.0 * self.current / self.total
+            return (
+                f"{self.label}: {done:.1f} / {self.total / 1e6:.1f} MB ({percent:.1f}%) "
+                f"{rate:.1f} MB/s"
+            )
+        return f"{self.label}: {done:.1f} MB {rate:.1f} MB/s"
+
+    def _show(self, now: float, *, final: bool) -> None:
+        line = self._line(now)
+        try:
+            if self.tty:
+                self.stream.write("\r" + line.ljust(self.width) + ("\n" if final else ""))
+                self.width = len(line)
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed or broken stderr must not fail the download
+            pass
+
+
+def _fetch_once(
+    url: str, dest: Path, *, timeout: float, expected: str | None, progress: bool
+) -> None:
+    """One request: continue ``<dest>.part`` from its size (or from 0) until the server stops.
+
+    Returns when the part file holds the whole file as far as the server's headers tell. Network
+    failures propagate as OSError/HTTPException (the caller decides whether to retry); problems
+    with the local file raise DownloadError at once.
+    """
+    part = part_path(dest)
+    offset = part.stat().st_size if part.is_file() else 0
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 416 or not offset:
+            raise
+        _, total = _content_range(exc.headers.get("Content-Range"))
+        exc.close()
+        if total == offset:
+            log.info("%s: %d bytes already in %s (HTTP 416 to resume); complete", url, offset, part)
+            return
+        if total is None and expected and sha256_file(part) == expected:
+            log.info("%s: %s already holds the expected file (HTTP 416 to resume)", url, part)
+            return
+        raise _RestartFromZero(
+            f"the server refused to resume at byte {offset} (HTTP 416, size "
+            f"{'unknown' if total is None else total})"
+        ) from None
+
+    with response:
+        status = response.status or 200  # file:// URLs have no status
+        length = _int_header(response.headers.get("Content-Length"))
+        if status == 206:
+            first, total = _content_range(response.headers.get("Content-Range"))
+            if first is not None and first != offset:
+                raise _RestartFromZero(f"the server resumed at byte {first}, not at {offset}")
+            if total is None and length is not None:
+                total = offset + length
+            mode = "ab"
+        else:
+            if offset:
+                log.info(
+                    "%s: the server ignored the Range request (HTTP %d); starting over from 0",
+                    url,
+                    status,
+                )
+            offset, total, mode = 0, length, "wb"
+        if offset:
+            log.info("%s: resuming at byte %d of %s", url, offset, total or "unknown")
+
+        bar = _Progress(dest.name, total, offset) if progress else None
+        received = offset
+        try:
+            try:
+                out = open(part, mode)
+            except OSError as exc:
+                raise DownloadError(
+                    f"cannot write {part} ({exc.strerror or exc})", url=url, dest=dest
+                ) from None
+            with out:
+                while True:
+                    chunk = response.read(CHUNK_SIZE)  # network errors propagate to the caller
+                    if not chunk:
+                        break
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:
+                        raise DownloadError(
+                            f"cannot write {part} ({exc.strerror or exc})", url=url, dest=dest
+                        ) from None
+                    received += len(chunk)
+                    if bar is not None:
+                        bar.update(received)
+                out.flush()
+                os.fsync(out.fileno())
+        finally:
+            if bar is not None:
+                bar.close()
+
+    if total is not None and received < total:
+        raise _Truncated(f"the connection closed after {received} of {total} bytes")
+    if total is not None and received > total:
+        raise _RestartFromZero(f"received {received} bytes, more than the announced {total}")
+
+
+def download(
+    url: str,
+    dest: str | Path,
+    *,
+    sha256: str | None = None,
+    timeout: float = 60.0,
+    retries: int = 3,
+    progress: bool = True,
+) -> str:
+    """Download ``url`` to ``dest`` resumably and return the file's SHA-256 (hex).
+
+    Bytes go to ``<dest>.part``; an existing part file is continued with ``Range: bytes=N-``
+    (206 appends; 200 means the server ignored the range, so the file restarts from 0; 416 means
+    the part is already complete, which is checked, or unusable, so it restarts). Transient
+    failures (timeouts, resets, short reads, HTTP 408/429/5xx) are retried up to ``retries``
+    times with doubling waits, each time resuming. ``timeout`` bounds the connect and each read,
+    in seconds. The computed SHA-256 is always logged. Only a complete file whose checksum
+    matches ``sha256`` (when given) is renamed onto ``dest``; on a mismatch the part file is
+    deleted and nothing is left at ``dest``. If ``dest`` already exists and matches ``sha256``,
+    nothing is fetched.
+
+    Raises DownloadError (message: cause, URL, destination, manual fix); ValueError for a
+    malformed ``sha256`` or negative ``retries``.
+    """
+    dest = Path(dest)
+    part = part_path(dest)
+    expected = _normalise_digest(sha256)
+    if retries < 0:
+        raise ValueError(f"retries must be 0 or more, got {retries}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    if expected and dest.is_file():
+        digest = sha256_file(dest)
+        if digest == expected:
+            log.info(
+                "%s: already present with the expected sha256 %s; not downloading", dest, digest
+            )
+            return digest
+        log.warning(
+            "%s: exists but its sha256 %s is not the expected %s; downloading again",
+            dest,
+            digest,
+            expected,
+        )
+        dest.unlink()
+
+    log.info("downloading %s to %s", url, dest)
+    failures = restarts = 0
+    while True:
+        try:
+            _fetch_once(url, dest, timeout=timeout, expected=expected, progress=progress)
+            break
+        except _RestartFromZero as exc:
+            part.unlink(missing_ok=True)
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                raise DownloadError(
+                    f"{exc}, again after {MAX_RESTARTS} fresh starts", url=url, dest=dest
+                ) from None
+            log.warning("%s: %s; discarding %s and starting over", url, exc, part)
+        except ValueError as exc:  # urllib's "unknown url type" and similar
+            raise DownloadError(f"bad URL ({exc})", url=url, dest=dest) from None
+        except (OSError, http.client.HTTPException) as exc:
+            cause = _describe(exc, timeout)
+            log.debug("%s: attempt failed", url, exc_info=True)
+            if not _is_transient(exc):
+                raise DownloadError(cause, url=url, dest=dest) from None
+            failures += 1
+            kept = part.stat().st_size if part.is_file() else 0
+            if failures > retries:
+                kept_note = (
+                    f"; {kept} bytes kept in {part}, which the next run resumes" if kept else ""
+                )
+                raise DownloadError(
+                    f"{cause}; gave up after {failures} attempt(s){kept_note}", url=url, dest=dest
+                ) from None
+            delay = min(RETRY_BACKOFF_S * 2 ** (failures - 1), MAX_BACKOFF_S)
+            log.warning(
+                "%s: %s; retry %d of %d in %.1f s%s",
+                url,
+                cause,
+                failures,
+                retries,
+                delay,
+                f", resuming at byte {kept}" if kept else "",
+            )
+            time.sleep(delay)
+
+    digest = sha256_file(part)
+    log.info("%s: sha256 %s", dest, digest)
+    if expected and digest != expected:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"checksum mismatch for {url}: expected sha256 {expected}, computed {digest}; "
+            f"the downloaded file was deleted (the server's file changed, or the configured "
+            f"checksum is wrong)",
+            url=url,
+            dest=dest,
+        )
+    os.replace(part, dest)
+    log.info("%s: complete", dest)
+    return digest
+
+
+def _unsafe_reason(member: tarfile.TarInfo, root: str) -> str | None:
+    """Why a member must not be unpacked under ``root``, or None if it is a plain file/folder."""
+    name = member.name
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or PureWindowsPath(name).drive:
+        return "has an absolute path"
+    joined = os.path.normpath(os.path.join(root, name))
+    if os.path.commonpath([root, joined]) != root:
+        return "points outside the target folder (..)"
+    if member.issym():
+        return f"is a symbolic link (to {member.linkname!r})"
+    if member.islnk():
+        return f"is a hard link (to {member.linkname!r})"
+    if member.ischr() or member.isblk():
+        return "is a device file"
+    if member.isfifo():
+        return "is a FIFO"
+    if not (member.isfile() or member.isdir()):
+        return f"has an unsupported type ({member.type!r})"
+    return None
+
+
+_ARCHIVE_READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def safe_extract(tarball: str | Path, target: str | Path, *, url: str | None = None) -> list[str]:
+    """Unpack a .tar/.tgz/.tar.gz (or .tar.bz2/.tar.xz) into ``target``; return member names.
+
+    Every member is checked before anything is written: absolute names, names escaping
+    ``target``, symbolic and hard links, devices and FIFOs are refused with UnsafeArchiveError
+    naming the member and the archive. The archive is then unpacked with tarfile's ``data``
+    filter into a hidden sibling folder, which is renamed onto ``target`` at the end; an
+    interrupted unpack leaves no partial ``target`` (a leftover hidden folder is removed by the
+    next call). ``target`` must not exist or be an empty folder. ``url``, when given, is named in
+    error messages as where to fetch the archive again.
+    """
+    tarball = Path(tarball)
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise FileExistsError(
+            f"{target}: exists and is not an empty folder; delete it (or choose another target) "
+            f"to unpack {tarball} there."
+        )
+    try:
+        archive = tarfile.open(tarball, "r:*")
+    except FileNotFoundError:
+        raise DownloadError(f"{tarball}: no such file", url=url, dest=tarball) from None
+    except (*_ARCHIVE_READ_ERRORS, OSError) as exc:
+        raise DownloadError(
+            f"{tarball}: not a readable tar archive ({exc}); it is damaged or incomplete",
+            url=url,
+            dest=tarball,
+        ) from None
+    with archive:
+        try:
+            members = archive.getmembers()
+        except (*_ARCHIVE_READ_ERRORS, OSError) as exc:
+            raise DownloadError(
+                f"{tarball}: damaged or incomplete tar archive ({exc})", url=url, dest=tarball
+            ) from None
+        root = os.path.abspath(target)
+        refused = [(m.name, reason) for m in members if (reason := _unsafe_reason(m, root))]
+        if refused:
+            listed = "; ".join(f"member {name!r} {reason}" for name, reason in refused[:5])
+            more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
+            raise UnsafeArchiveError(
+                f"{tarball}: refusing to unpack into {target}: {listed}{more}; nothing was "
+                "written. This is not the archive the workflow expects",
+                member=refused[0][0],
+                archive=tarball,
+                url=url,
+            )
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f".{target.name}{_UNPACK_MARK}*"):
+            log.warning("removing %s, left by an interrupted unpack", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = (
+            target.parent / f".{target.name}{_UNPACK_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+        )
+        staging.mkdir()
+        log.info("unpacking %s (%d members) into %s", tarball, len(members), target)
+        try:
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(staging, members=members, filter="data")
+            else:  # Python < 3.11.4: the checks above already refused what the filter would
+                archive.extractall(staging, members=members)
+            if target.is_dir():
+                target.rmdir()  # empty, checked above; fails loudly if something appeared
+            staging.rename(target)
+        except _ARCHIVE_READ_ERRORS as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise DownloadError(
+                f"{tarball}: damaged or incomplete tar archive ({exc}); nothing was unpacked",
+                url=url,
+                dest=tarball,
+            ) from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    log.info("unpacked %s into %s", tarball, target)
+    return [m.name for m in members]
+
+
+def fetch_and_unpack(
+    url: str,
+    tarball: str | Path,
+    target: str | Path,
+    *,
+    sha256: str | None = None,
+    timeout: float = 60.0,
+    retries: int = 3,
+    progress: bool = True,
+) -> list[str]:
+    """``download`` the archive at ``url`` to ``tarball``, then ``safe_extract`` it to ``target``.
+
+    A ``tarball`` already present with the expected ``sha256`` is not fetched again. Returns the
+    unpacked member names.
+    """
+    download(url, tarball, sha256=sha256, timeout=timeout, retries=retries, progress=progress)
+    return safe_extract(tarball, target, url=url)

@@ -1,0 +1,67 @@
+"""End to end: the demo workflow as a user runs it, then what a change makes stale."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from oath.featurefile import read_features
+
+from .workflow import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The tiny demo of tests/config.yaml, run once for this module: 36 images, 3 shards."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    write_config(workdir)
+    done = snakemake(workdir)
+    return workdir, done.stdout + done.stderr
+
+
+def test_demo_run_produces_the_published_layout_and_the_report(demo_run):
+    workdir, _ = demo_run
+    rotated = sorted(p.name for p in (workdir / "results" / "rotated").glob("*.png"))
+    assert len(rotated) == 36
+    features = read_features(workdir / "results" / "features" / "auroral_feat.h5")
+    assert features.filenames == rotated  # sorted by file name = picNum order
+    assert features.logits.shape == (36, 1001) and features.logits.dtype == np.float32
+    assert np.isfinite(features.logits).all()
+    assert "RANDOM weights" in features.attrs["weights"]
+    assert features.attrs["precision"] == "float32"
+
+    split = json.loads((workdir / "results/ridge/extracted/class6/split_4.json").read_text())
+    assert 0.0 <= split["accuracy"] <= 1.0
+    html = (workdir / "results" / "report" / "report.html").read_text()
+    summary = (workdir / "results" / "report" / "summary.md").read_text()
+    assert "RANDOM weights" in html and "RANDOM weights" in summary
+    for name in ("confusion_class6.png", "confusion_class2.png"):
+        assert (workdir / "results" / "report" / "figures" / name).stat().st_size > 1000
+
+
+def test_second_run_has_nothing_to_do(demo_run):
+    workdir, _ = demo_run
+    assert planned_jobs(workdir) == {}
+
+
+def test_one_changed_image_reruns_only_its_shard_downstream(demo_run):
+    workdir, _ = demo_run
+    source = next((workdir / "resources" / "demo").glob("*/images/cropped_scaled/00020.png"))
+    source.touch()
+    jobs = planned_jobs(workdir)
+    assert jobs.pop("rotate_shard_00016_00031") == 1
+    assert jobs.pop("extract_shard") == 1  # the one shard holding picNum 20, of three
+    assert jobs.pop("merge_features") == 1
+    assert jobs.pop("fit_ridge") == 10 and jobs.pop("sweep_alpha") == 2
+    assert jobs.pop("render_report") == 1 and jobs.pop("all") == 1
+    assert jobs == {}
+
+
+def test_report_zip_bundles_the_figures(demo_run):
+    workdir, _ = demo_run
+    snakemake(workdir, "--report", "report.zip")
+    assert (workdir / "report.zip").stat().st_size > 10_000
