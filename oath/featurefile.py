@@ -46,6 +46,7 @@ def write_features(path: str | Path, features: Features) -> None:
             h5.create_dataset("Logits", data=logits)
             for key, value in features.attrs.items():
                 h5.attrs[key] = str(value)
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; outputs are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -10,8 +10,8 @@ rule render_report:
             labels=config["labels"],
         ),
         features="results/features/auroral_feat.h5",
-        classifications=str(DATASET.classifications),
-        rotated=get_rotated_images(),
+        classifications=get_classifications_file,
+        manifests=get_shard_manifests(),
     output:
         html=report(
             "results/report/report.html",
@@ -27,6 +27,16 @@ rule render_report:
                 category="Ridge",
                 subcategory=labels,
                 labels={"figure": "confusion matrix", "labels": labels},
+            )
+            for labels in config["labels"]
+        ],
+        examples=[
+            report(
+                f"results/report/figures/examples_{labels}.png",
+                caption="../report/examples.rst",
+                category="Ridge",
+                subcategory=labels,
+                labels={"figure": "examples per class", "labels": labels},
             )
             for labels in config["labels"]
         ],

@@ -1,0 +1,534 @@
+"""The published classifier: ``RidgeClassifier(alpha=0.03)`` on Inception-v4 ``Logits``.
+
+Clausen & Nickisch (2018) fit one ridge classifier per row ``S[i]`` of ``train_test_split.csv``
+(a permutation of the rows of ``classifications.csv``): the first ``round(0.7 * N)`` indices
+train, the rest test. Their script ends with::
+
+    print(np.mean(acc), np.std(acc))  # 0.8174012593016601 0.010271527444147862
+    print(confusion_matrix(y[test], clf.predict(X[test])))  # of the last split
+
+:func:`fit_split_to_file` does one split for one label set and writes a JSON result;
+:func:`aggregate` combines the splits and gives back those two printed texts exactly
+(:func:`printed_line`, :func:`printed_confusion`). :func:`sweep_alpha_to_file` scores other
+alphas by cross-validation inside the training parts only; the test parts are never read.
+
+Feature rows are matched to table rows by picNum (from the image file name), so the result
+does not depend on the order of either file; split indices count table rows, as published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+from sklearn.linear_model import RidgeClassifier
+from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from oath.data import LABEL_NAMES, load_classifications, load_split, pic_num_of
+from oath.featurefile import read_features
+
+log = logging.getLogger(__name__)
+
+PROVENANCE_ATTRS = ("weights", "checkpoint", "checkpoint_sha256", "precision")
+SWEEP_SEED = 1804  # shuffles the CV folds inside each training part; fixed so reruns agree
+SCORE_DIGITS = 6  # decimals kept of the decision scores in the JSON (display only)
+
+
+class RidgeInputError(ValueError):
+    """Features, labels or split do not fit together; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class RidgeData:
+    """Features aligned to the classification table, with labels and the split rows."""
+
+    X: np.ndarray  # (N, n_features) float32, row j = table row j
+    y: np.ndarray  # (N,) int64 class indices of the chosen label set
+    pic_nums: np.ndarray  # (N,) int64, table order
+    class_names: tuple[str, ...]
+    split: np.ndarray  # (n_rows, N) int64, each row a permutation of 0..N-1
+    provenance: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and checking
+# --------------------------------------------------------------------------------------------
+def check_labels(labels: str) -> tuple[str, ...]:
+    """Class names of a label set; refuses names other than class6 and class2."""
+    if labels not in LABEL_NAMES:
+        raise RidgeInputError(
+            f"unknown label set {labels!r}; use one of {', '.join(sorted(LABEL_NAMES))}."
+        )
+    return tuple(LABEL_NAMES[labels])
+
+
+def _preview(values: Sequence[Any], limit: int = 5) -> str:
+    shown = ", ".join(str(v) for v in list(values)[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def load_ridge_data(features: str, classifications: str, split_file: str, labels: str) -> RidgeData:
+    """Read the three inputs, align features to the table by picNum and check everything.
+
+    Raises :class:`RidgeInputError` when features and table disagree (row counts, picNums) or
+    the features hold NaN or infinite values; ``DatasetError`` and ``FeatureFileError`` (both
+    ``ValueError``) come through from the readers for malformed files. Messages name the file.
+    """
+    class_names = check_labels(labels)
+    table = load_classifications(classifications)
+    feats = read_features(features)
+    pic_nums = table["picNum"].to_numpy(dtype=np.int64)
+
+    try:
+        feature_pics = np.array([pic_num_of(name) for name in feats.filenames], dtype=np.int64)
+    except ValueError as exc:
+        raise RidgeInputError(
+            f"{features}: a file name does not start with a picNum ({exc}); the features must "
+            "come from images named {picNum:05d}_{angle}.png."
+        ) from exc
+    unique, counts = np.unique(feature_pics, return_counts=True)
+    repeated = unique[counts > 1].tolist()
+    if repeated:
+        raise RidgeInputError(
+            f"{features}: picNum(s) {_preview(repeated)} occur in more than one row. "
+            "Delete the feature file so the workflow extracts it again from one image per picNum."
+        )
+    only_features = sorted(set(feature_pics.tolist()) - set(pic_nums.tolist()))
+    only_table = sorted(set(pic_nums.tolist()) - set(feature_pics.tolist()))
+    if len(feature_pics) != len(pic_nums) or only_features or only_table:
+        detail = []
+        if only_table:
+            detail.append(f"picNum(s) {_preview(only_table)} have labels but no features")
+        if only_features:
+            detail.append(f"picNum(s) {_preview(only_features)} have features but no labels")
+        raise RidgeInputError(
+            f"{features} has {len(feature_pics)} feature rows but {classifications} has "
+            f"{len(pic_nums)} image rows; {'; '.join(detail) or 'the picNums differ'}. "
+            "Features and labels must describe the same images: extract the features again "
+            "for this classifications.csv (delete the feature file to have the workflow redo it)."
+        )
+
+    row_of = {int(p): i for i, p in enumerate(feature_pics)}
+    order = np.array([row_of[int(p)] for p in pic_nums], dtype=np.int64)
+    X = feats.logits if np.array_equal(order, np.arange(len(order))) else feats.logits[order]
+
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        bad = [feats.filenames[order[i]] for i in np.flatnonzero(~finite)]
+        raise RidgeInputError(
+            f"{features}: NaN or infinite Logits in {len(bad)} row(s): {_preview(bad)}. "
+            "Extraction went wrong for those images; delete the feature file (or the shard that "
+            "holds them) so the workflow extracts them again."
+        )
+
+    split = load_split(split_file, len(pic_nums))
+    provenance: dict[str, Any] = {key: feats.attrs.get(key) for key in PROVENANCE_ATTRS}
+    provenance.update(
+        features=str(features),
+        classifications=str(classifications),
+        split_file=str(split_file),
+        sklearn_version=sklearn.__version__,
+    )
+    log.info(
+        "%s: %d images x %d features aligned to %s by picNum; split file %s has %d rows",
+        features,
+        X.shape[0],
+        X.shape[1],
+        classifications,
+        split_file,
+        split.shape[0],
+    )
+    return RidgeData(
+        X=X,
+        y=table[labels].to_numpy(dtype=np.int64),
+        pic_nums=pic_nums,
+        class_names=class_names,
+        split=split,
+        provenance=provenance,
+    )
+
+
+def n_train_of(n_images: int, train_fraction: float) -> int:
+    """Training-set size as the original script computes it: ``round(train_fraction * N)``."""
+    if not 0.0 < train_fraction < 1.0:
+        raise RidgeInputError(f"train_fraction must lie between 0 and 1, not {train_fraction}.")
+    n_train = int(round(train_fraction * n_images))
+    if n_train < 1 or n_train >= n_images:
+        raise RidgeInputError(
+            f"train_fraction {train_fraction} of {n_images} images leaves an empty training or "
+            "test set; use more images or another fraction."
+        )
+    return n_train
+
+
+def split_indices(
+    data: RidgeData, split: int, train_fraction: float, split_file: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test table rows of split row ``split`` (0-based)."""
+    n_rows = data.split.shape[0]
+    if not 0 <= split < n_rows:
+        raise RidgeInputError(
+            f"{split_file}: split {split} asked for, but the file has {n_rows} row(s) "
+            f"(splits 0..{n_rows - 1}). Lower ridge.n_splits in the config or use a split file "
+            "with more rows."
+        )
+    n_train = n_train_of(data.split.shape[1], train_fraction)
+    row = data.split[split]
+    return row[:n_train], row[n_train:]
+
+
+# --------------------------------------------------------------------------------------------
+# One split
+# --------------------------------------------------------------------------------------------
+def class_scores(clf: RidgeClassifier, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """Decision scores, one column per class of the label set.
+
+    For two classes sklearn returns one value ``d`` (for class 1); we store ``[-d, d]``, which is
+    what a one-vs-rest ridge with both target columns gives. Classes absent from the training
+    part get ``-inf`` (never predicted).
+    """
+    raw = np.asarray(clf.decision_function(X), dtype=np.float64)
+    if raw.ndim == 1:
+        raw = np.column_stack([-raw, raw])
+    scores = np.full((X.shape[0], n_classes), -np.inf)
+    scores[:, np.asarray(clf.classes_, dtype=np.int64)] = raw
+    return scores
+
+
+def per_class_metrics(matrix: np.ndarray, class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Precision, recall and support per class from a confusion matrix (rows true).
+
+    Precision is ``None`` for a class never predicted, recall ``None`` for one never present.
+    """
+    rows = []
+    for k, name in enumerate(class_names):
+        predicted = int(matrix[:, k].sum())
+        support = int(matrix[k, :].sum())
+        hit = int(matrix[k, k])
+        rows.append(
+            {
+                "class": k,
+                "name": name,
+                "precision": hit / predicted if predicted else None,
+                "recall": hit / support if support else None,
+                "support": support,
+                "predicted": predicted,
+            }
+        )
+    return rows
+
+
+def fit_split(
+    data: RidgeData, split: int, labels: str, alpha: float, train_fraction: float, split_file: str
+) -> dict[str, Any]:
+    """Fit ``RidgeClassifier(alpha)`` on one split's training part and score its test part."""
+    train, test = split_indices(data, split, train_fraction, split_file)
+    X, y = data.X, data.y
+    clf = RidgeClassifier(alpha=alpha).fit(X[train], y[train])
+    accuracy = clf.score(X[test], y[test])  # the original's number, computed the same way
+    predicted = clf.predict(X[test])
+    n_classes = len(data.class_names)
+    matrix = confusion_matrix(y[test], predicted, labels=list(range(n_classes)))
+    scores = class_scores(clf, X[test], n_classes)
+    missing = sorted(set(range(n_classes)) - {int(c) for c in clf.classes_})
+    if missing:
+        log.warning(
+            "split %d: class(es) %s absent from the training part; never predicted", split, missing
+        )
+    log.info(
+        "split %d, %s, alpha %g: accuracy %s on %d test images",
+        split,
+        labels,
+        alpha,
+        accuracy,
+        len(test),
+    )
+    return {
+        "split": int(split),
+        "labels": labels,
+        "class_names": list(data.class_names),
+        "alpha": float(alpha),
+        "train_fraction": float(train_fraction),
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
+        "accuracy": float(accuracy),
+        "confusion_matrix": matrix.astype(int).tolist(),
+        "per_class": per_class_metrics(matrix, data.class_names),
+        "predictions": [
+            {
+                "picNum": int(data.pic_nums[row]),
+                "true": int(y[row]),
+                "predicted": int(pred),
+                "scores": [
+                    None if not np.isfinite(s) else round(float(s), SCORE_DIGITS) for s in score_row
+                ],
+            }
+            for row, pred, score_row in zip(test, predicted, scores, strict=True)
+        ],
+        "provenance": dict(data.provenance),
+    }
+
+
+def fit_split_to_file(
+    features: str,
+    classifications: str,
+    split_file: str,
+    split: int,
+    labels: str,
+    alpha: float,
+    train_fraction: float,
+    out: str,
+) -> None:
+    """One split (0-based row of the split file), one label set ("class6" or "class2").
+
+    Writes a JSON object with keys ``split``, ``labels``, ``class_names``, ``alpha``,
+    ``train_fraction``, ``n_train``, ``n_test``, ``accuracy``, ``confusion_matrix`` (rows true,
+    columns predicted, every class of the label set), ``per_class`` (``class``, ``name``,
+    ``precision``, ``recall``, ``support``, ``predicted``), ``predictions`` (per test image
+    ``picNum``, ``true``, ``predicted``, ``scores`` one per class) and ``provenance`` (the feature
+    file's ``weights``, ``checkpoint``, ``checkpoint_sha256``, ``precision``; the input paths;
+    ``sklearn_version``).
+    """
+    data = load_ridge_data(features, classifications, split_file, labels)
+    result = fit_split(data, split, labels, alpha, train_fraction, split_file)
+    write_json(out, result)
+
+
+# --------------------------------------------------------------------------------------------
+# All splits: the original's printed output
+# --------------------------------------------------------------------------------------------
+def printed_line(accuracies: Sequence[float]) -> str:
+    """What ``print(np.mean(acc), np.std(acc))`` printed (population std, numpy's default)."""
+    acc = [float(a) for a in accuracies]
+    return f"{np.mean(acc)} {np.std(acc)}"
+
+
+def printed_confusion(result: dict[str, Any]) -> str:
+    """What ``print(confusion_matrix(y[test], clf.predict(X[test])))`` printed for a split.
+
+    sklearn's default keeps only the classes present among true or predicted labels; so do we.
+    """
+    matrix = np.asarray(result["confusion_matrix"], dtype=np.int64)
+    present = np.flatnonzero((matrix.sum(axis=0) + matrix.sum(axis=1)) > 0)
+    return str(matrix[np.ix_(present, present)])
+
+
+def aggregate(split_results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine per-split results of one label set, given in split order (last = printed one).
+
+    Returns ``labels``, ``class_names``, ``alpha``, ``splits``, ``accuracies``,
+    ``mean_accuracy``, ``std_accuracy`` (population), ``printed_line``, ``last_split``,
+    ``last_confusion_matrix``, ``printed_confusion``, ``pooled_confusion_matrix`` (sum over
+    splits), ``per_class`` (``class``, ``name``, mean/std over splits of ``precision`` and
+    ``recall`` where defined, ``support`` summed) and ``provenance`` (of the first split).
+    """
+    if not split_results:
+        raise RidgeInputError("no split results to aggregate.")
+    first = split_results[0]
+    for key in ("labels", "class_names", "alpha", "train_fraction"):
+        values = {json.dumps(r[key]) for r in split_results}
+        if len(values) > 1:
+            raise RidgeInputError(f"split results disagree on {key!r}: {sorted(values)}.")
+    for key in ("features", "weights", "checkpoint_sha256", "precision"):
+        values = {str(r["provenance"].get(key)) for r in split_results}
+        if len(values) > 1:
+            raise RidgeInputError(
+                f"split results come from different feature files ({key}: {sorted(values)}); "
+                "rerun the ridge fits on one feature file."
+            )
+    splits = [int(r["split"]) for r in split_results]
+    if len(set(splits)) != len(splits):
+        raise RidgeInputError(f"split results repeat a split: {splits}.")
+    accuracies = [float(r["accuracy"]) for r in split_results]
+    last = split_results[-1]
+    pooled = np.sum([np.asarray(r["confusion_matrix"], dtype=np.int64) for r in split_results], 0)
+    per_class = []
+    for k, name in enumerate(first["class_names"]):
+        entry: dict[str, Any] = {"class": k, "name": name}
+        for metric in ("precision", "recall"):
+            values = [r["per_class"][k][metric] for r in split_results]
+            values = [v for v in values if v is not None]
+            entry[f"{metric}_mean"] = float(np.mean(values)) if values else None
+            entry[f"{metric}_std"] = float(np.std(values)) if values else None
+        entry["support"] = int(sum(r["per_class"][k]["support"] for r in split_results))
+        per_class.append(entry)
+    return {
+        "labels": first["labels"],
+        "class_names": list(first["class_names"]),
+        "alpha": first["alpha"],
+        "train_fraction": first["train_fraction"],
+        "splits": splits,
+        "n_train": [int(r["n_train"]) for r in split_results],
+        "n_test": [int(r["n_test"]) for r in split_results],
+        "accuracies": accuracies,
+        "mean_accuracy": float(np.mean(accuracies)),
+        "std_accuracy": float(np.std(accuracies)),
+        "printed_line": printed_line(accuracies),
+        "last_split": int(last["split"]),
+        "last_confusion_matrix": last["confusion_matrix"],
+        "printed_confusion": printed_confusion(last),
+        "pooled_confusion_matrix": pooled.tolist(),
+        "per_class": per_class,
+        "provenance": dict(first["provenance"]),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Alpha sweep on the training parts
+# --------------------------------------------------------------------------------------------
+def sweep_alpha(
+    data: RidgeData,
+    labels: str,
+    alphas: Sequence[float],
+    train_fraction: float,
+    n_splits: int,
+    folds: int,
+    split_file: str,
+) -> dict[str, Any]:
+    """Cross-validated accuracy per alpha inside the training part of each of the first splits.
+
+    Folds come from ``StratifiedKFold(folds, shuffle=True, random_state=SWEEP_SEED)`` on the
+    training rows of each split (plain ``KFold`` when no class has ``folds`` training images,
+    as in tiny test data sets) and are the same for every alpha. The test rows are not read.
+    ``best_alpha`` has the highest mean CV accuracy; ties go to the smallest alpha.
+    """
+    if not alphas:
+        raise RidgeInputError("no alphas to sweep; set ridge.sweep_alphas in the config.")
+    if any(a <= 0 for a in alphas):
+        raise RidgeInputError(f"alphas must be positive, got {list(alphas)}.")
+    if folds < 2:
+        raise RidgeInputError(f"at least 2 CV folds are needed, got {folds}.")
+    if n_splits < 1:
+        raise RidgeInputError(f"n_splits must be at least 1, got {n_splits}.")
+    stratified = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SWEEP_SEED)
+    plain = KFold(n_splits=folds, shuffle=True, random_state=SWEEP_SEED)
+    per_alpha: list[list[float]] = [[] for _ in alphas]
+    for split in range(n_splits):
+        train, _ = split_indices(data, split, train_fraction, split_file)
+        X_train, y_train = data.X[train], data.y[train]  # the test part stops here
+        if len(train) < folds:
+            raise RidgeInputError(
+                f"{split_file}: split {split} has {len(train)} training images, fewer than the "
+                f"{folds} CV folds of the alpha sweep; lower ridge.sweep_folds."
+            )
+        counts = np.bincount(y_train, minlength=len(data.class_names))
+        cv = stratified
+        if counts.max() < folds:
+            cv = plain
+            log.warning(
+                "split %d: no class has %d training images (%s); plain KFold instead of "
+                "stratified folds",
+                split,
+                folds,
+                counts.tolist(),
+            )
+        elif counts[counts > 0].min() < folds:
+            log.warning(
+                "split %d: a class has fewer training images (%s) than CV folds (%d)",
+                split,
+                counts.tolist(),
+                folds,
+            )
+        fold_indices = list(cv.split(X_train, y_train))
+        for a, alpha in enumerate(alphas):
+            scores = [
+                RidgeClassifier(alpha=alpha)
+                .fit(X_train[fit], y_train[fit])
+                .score(X_train[held], y_train[held])
+                for fit, held in fold_indices
+            ]
+            per_alpha[a].append(float(np.mean(scores)))
+        log.info("split %d: CV accuracies %s", split, [round(p[-1], 4) for p in per_alpha])
+    results = [
+        {
+            "alpha": float(alpha),
+            "mean_accuracy": float(np.mean(values)),
+            "std_accuracy": float(np.std(values)),
+            "per_split": values,
+        }
+        for alpha, values in zip(alphas, per_alpha, strict=True)
+    ]
+    best = max(results, key=lambda r: (r["mean_accuracy"], -r["alpha"]))
+    return {
+        "labels": labels,
+        "class_names": list(data.class_names),
+        "train_fraction": float(train_fraction),
+        "n_splits": int(n_splits),
+        "folds": int(folds),
+        "cv": (
+            f"StratifiedKFold(n_splits={folds}, shuffle=True, random_state={SWEEP_SEED}) "
+            "on the training part of each split (plain KFold where no class has that many "
+            "training images); test parts unused"
+        ),
+        "results": results,
+        "best_alpha": best["alpha"],
+        "provenance": dict(data.provenance),
+    }
+
+
+def sweep_alpha_to_file(
+    features: str,
+    classifications: str,
+    split_file: str,
+    labels: str,
+    alphas: list[float],
+    train_fraction: float,
+    n_splits: int,
+    folds: int,
+    out: str,
+) -> None:
+    """Alpha sweep for one label set; writes JSON with keys ``labels``, ``class_names``,
+    ``train_fraction``, ``n_splits``, ``folds``, ``cv`` (the scheme in words), ``results`` (per
+    alpha: ``alpha``, ``mean_accuracy``, ``std_accuracy`` over splits, ``per_split``),
+    ``best_alpha`` and ``provenance``.
+    """
+    data = load_ridge_data(features, classifications, split_file, labels)
+    result = sweep_alpha(data, labels, alphas, train_fraction, n_splits, folds, split_file)
+    write_json(out, result)
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write bytes to a temporary file beside ``path``, then rename it into place.
+
+    The temporary file is opened normally (not with ``mkstemp``), so the result gets the usual
+    permissions under the umask rather than owner-only ones.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj: dict[str, Any]) -> None:
+    """Write JSON atomically (standard JSON: no NaN or Infinity)."""
+    text = json.dumps(obj, indent=1, allow_nan=False) + "\n"
+    write_atomic(path, text.encode("utf-8"))
+    log.info("wrote %s", path)
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """Read a result written by this module; the error names the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RidgeInputError(
+            f"{path}: not a readable ridge result ({exc}); delete it so the workflow redoes it."
+        ) from exc
