@@ -22,6 +22,7 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/download.smk"
 include: "rules/dataset.smk"
 include: "rules/rotate.smk"
 include: "rules/extract.smk"
@@ -42,6 +43,8 @@ localrules:
 rule all:
     input:
         get_report_targets(),
+        get_ridge_targets(),
+        get_rotated_images(),
 
 
 rule rotate:
@@ -52,8 +55,10 @@ rule rotate:
 rule features:
     input:
         "results/features/auroral_feat.h5",
+        get_rotated_images(),
 
 
 rule evaluate:
     input:
         get_ridge_targets(),
+        get_rotated_images(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,12 +18,20 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from oath.data import DatasetError, find_classifications, load_classifications, load_dataset
+from oath.data import (
+    CLASSIFICATION_DIRS,
+    DatasetError,
+    find_classifications,
+    load_classifications,
+    load_dataset,
+)
 from oath.demo import demo_table
 
 log = logging.getLogger(__name__)
 
 DEMO = "demo"
+OATH = "oath"
+OATH_DIR = Path("resources/oath")  # where dataset "oath" is unpacked
 DEMO_ROOT = "resources/demo"
 GENERATED_SPLIT = "results/splits/train_test_split.csv"
 DEMO_SPLITS = 5  # rows of the demo's split file, as in the published one
@@ -100,9 +109,28 @@ def demo_root(config: dict[str, Any]) -> Path:
     return Path(DEMO_ROOT) / f"n{demo['n_images']}_seed{demo['seed']}_px{demo['image_size']}"
 
 
-def resolve_dataset(config: dict[str, Any]) -> DatasetPlan:
-    """Load and check the configured data set's table (or plan the demo's, before it exists)."""
+def find_dataset_root(folder: str | Path) -> Path | None:
+    """The OATH-layout folder at or one level below ``folder`` (tarballs wrap it in a folder)."""
+    folder = Path(folder)
+    candidates = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
+    for candidate in candidates:
+        if any((candidate / d / "classifications.csv").is_file() for d in CLASSIFICATION_DIRS):
+            return candidate
+    return None
+
+
+def resolve_dataset(config: dict[str, Any]) -> DatasetPlan | None:
+    """Load and check the configured data set's table (or plan the demo's, before it exists).
+
+    Returns None for ``dataset: oath`` while the tarball is not unpacked yet: the workflow then
+    plans download and unpacking, and reads the table once it is there.
+    """
     name = config["dataset"]
+    if name == OATH:
+        root = find_dataset_root(OATH_DIR) if OATH_DIR.is_dir() else None
+        if root is None:
+            return None
+        return _plan_folder(OATH, root, config)
     if name == DEMO:
         root = demo_root(config)
         classifications = root / "classifications" / "classifications.csv"
@@ -125,7 +153,11 @@ def resolve_dataset(config: dict[str, Any]) -> DatasetPlan:
             False,
             root / "images" / "cropped_scaled",
         )
-    dataset = load_dataset(name)
+    return _plan_folder(name, Path(name), config)
+
+
+def _plan_folder(name: str, root: Path, config: dict[str, Any]) -> DatasetPlan:
+    dataset = load_dataset(root)
     split_is_generated = dataset.split_file is None
     split_file = Path(GENERATED_SPLIT) if split_is_generated else dataset.split_file
     if dataset.split_file is not None:
@@ -163,6 +195,11 @@ def shard_of(pic_num: int, shard_size: int) -> str:
     """Stable shard name of a picNum: its picNum range, e.g. ``00256-00511`` for size 256."""
     first = (int(pic_num) // shard_size) * shard_size
     return f"{first:05d}-{first + shard_size - 1:05d}"
+
+
+def shard_names(pic_nums: Iterable[int], shard_size: int) -> list[str]:
+    """Shard names of some picNums, in picNum order."""
+    return sorted({shard_of(p, shard_size) for p in pic_nums})
 
 
 def shard_table(table: pd.DataFrame, shard_size: int) -> dict[str, pd.DataFrame]:

@@ -33,6 +33,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
 from typing import TextIO
 
@@ -553,3 +554,28 @@ def fetch_and_unpack(
     """
     download(url, tarball, sha256=sha256, timeout=timeout, retries=retries, progress=progress)
     return safe_extract(tarball, target, url=url)
+
+
+def unpack_expecting(
+    archive: str | Path, target: str | Path, expected: Sequence[str | Path]
+) -> list[str]:
+    """:func:`safe_extract`, then check the archive held the files the workflow promised."""
+    members = safe_extract(archive, target)
+    missing = [str(path) for path in expected if not Path(path).exists()]
+    if missing:
+        raise DownloadError(
+            f"{archive} unpacked to {target} but holds no {', '.join(missing)}; the archive "
+            "is not the expected one",
+            dest=archive,
+        )
+    return members
+
+
+def archive_name(url: str) -> str:
+    """File name an archive is saved under: the last part of its URL's path."""
+    import urllib.parse
+
+    name = Path(urllib.parse.urlparse(url).path).name
+    if not name:
+        raise ValueError(f"{url}: the URL names no file; give the archive's own URL")
+    return name

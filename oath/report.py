@@ -90,6 +90,7 @@ def write_report(
     html: str,
     markdown: str,
     figures_dir: str,
+    extras: Sequence[tuple[str, str, str]] = (),
 ) -> None:
     """Write the HTML report, the Markdown summary and the figures.
 
@@ -98,6 +99,8 @@ def write_report(
     label set to its alpha-sweep JSON. ``images_dir`` holds the rotated images
     ``{picNum:05d}_{angle}.png``; ``config`` is the workflow configuration. Figures written to
     ``figures_dir``: ``confusion_{labels}.png`` and ``examples_{labels}.png`` per label set.
+    ``extras`` are further sections, (title, HTML fragment, Markdown fragment), shown after the
+    headline: the published features side by side, the protocol comparison.
     """
     if "class6" not in split_results:
         raise ValueError(
@@ -145,6 +148,7 @@ def write_report(
         "n_images": len(table),
         "config": config,
         "images": images,
+        "extras": list(extras),
     }
     figure_paths = {
         s["labels"]: os.path.relpath(
@@ -587,6 +591,10 @@ def render_html(context: dict[str, Any]) -> str:
         f"{PUBLISHED_SUMMARY}.</div>",
         "</div>",
         overview,
+    ]
+    for title, fragment, _ in context["extras"]:
+        body += [f"<h2>{e(title)}</h2>", fragment]
+    body += [
         "<h2>Provenance</h2>",
         html_table(["item", "value"], run_parameters(context)),
     ]
@@ -656,6 +664,8 @@ def render_markdown(context: dict[str, Any], figure_paths: dict[str, str]) -> st
         f"rows true, columns predicted. Published: `{PUBLISHED_LINE}`.",
         "",
     ]
+    for title, _, fragment in context["extras"]:
+        out += [f"## {title}", "", fragment, ""]
     for section in sections:
         s = section["summary"]
         labels = section["labels"]

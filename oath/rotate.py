@@ -61,3 +61,38 @@ def rotate_images(
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         rotate_image(source, target, float(angle))
     log.info("rotated %d image(s)", len(sources))
+
+
+def rotate_shard(
+    sources: Sequence[str | Path], angles: Sequence[float | str], manifest: str | Path
+) -> list[Path]:
+    """Rotate one shard's source images and list the results in a manifest.
+
+    Rotated images go beside the manifest's folder (``results/rotated/shards/X.txt`` ->
+    ``results/rotated/``) under their published names, ``{picNum:05d}_{angle}.png``; the
+    manifest (their names, one a line) is what extraction reads, written last, so it exists
+    only when the whole shard is done.
+    """
+    from oath.data import pic_num_of, rotated_name
+
+    manifest = Path(manifest)
+    rotated_dir = manifest.parent.parent
+    targets = [
+        rotated_dir / rotated_name(pic_num_of(Path(s).name), str(a))
+        for s, a in zip(sources, angles, strict=True)
+    ]
+    rotate_images(sources, targets, angles)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = manifest.with_name(f".{manifest.name}.tmp")
+    tmp.write_text("".join(f"{t.name}\n" for t in targets))
+    os.replace(tmp, manifest)
+    return targets
+
+
+def read_manifest(manifest: str | Path) -> list[Path]:
+    """The rotated images a shard manifest lists, as paths."""
+    manifest = Path(manifest)
+    names = [line.strip() for line in manifest.read_text().splitlines() if line.strip()]
+    if not names:
+        raise RotationError(f"{manifest}: empty shard manifest; delete it to rotate again.")
+    return [manifest.parent.parent / name for name in names]

@@ -1,7 +1,7 @@
-# The data set's own files: the offline demo (when dataset is "demo") and a split file when the
-# data set has none.
+# The data set's own files: the offline demo (dataset "demo"), the published tarball (dataset
+# "oath"), and a split file when the data set has none.
 
-if DATASET.is_demo:
+if DATASET is not None and DATASET.is_demo:
 
     rule make_demo_dataset:
         output:
@@ -23,13 +23,33 @@ if DATASET.is_demo:
             "../scripts/make_demo_dataset.py"
 
 
-if DATASET.split_is_generated:
+if is_oath_download():
+
+    checkpoint unpack_oath:
+        input:
+            archive=f"resources/downloads/{get_archive_name(config['oath']['url'])}",
+        output:
+            folder=directory(str(oath.config.OATH_DIR)),
+        log:
+            "logs/unpack_oath/oath.log",
+        benchmark:
+            "benchmarks/unpack_oath/oath.tsv"
+        conda:
+            "../envs/rotate.yaml"
+        resources:
+            mem_mb=500,
+            runtime=30,  # 500 MB, checked then unpacked
+        script:
+            "../scripts/unpack_archive.py"
+
+
+if is_oath_download() or DATASET.split_is_generated:
 
     rule make_split_file:
         input:
-            classifications=str(DATASET.classifications),
+            classifications=get_classifications_file,
         output:
-            split=str(DATASET.split_file),
+            split=oath.config.GENERATED_SPLIT,
         log:
             "logs/make_split_file/split.log",
         conda:

@@ -1,7 +1,7 @@
 # Inception-v4 Logits: the demo checkpoint, one extraction job per shard, and the merge into
 # the published auroral_feat.h5 layout.
 
-if is_demo_checkpoint():
+if is_random_checkpoint():
 
     rule make_demo_checkpoint:
         output:
@@ -24,7 +24,7 @@ if is_demo_checkpoint():
 
 rule extract_shard:
     input:
-        images=get_shard_images,
+        manifest="results/rotated/shards/{shard}.txt",
         weights=get_checkpoint_files(),
     output:
         features="results/features/shards/{shard}.h5",
@@ -50,7 +50,7 @@ rule extract_shard:
 
 rule merge_features:
     input:
-        shards=expand("results/features/shards/{shard}.h5", shard=SHARDS),
+        shards=expand("results/features/shards/{shard}.h5", shard=SHARD_NAMES),
     output:
         features="results/features/auroral_feat.h5",
     log:
@@ -64,3 +64,22 @@ rule merge_features:
         runtime=5,
     script:
         "../scripts/merge_features.py"
+
+
+rule compare_features:
+    input:
+        ours="results/features/auroral_feat.h5",
+        published=get_published_features,
+    output:
+        comparison="results/features/comparison_with_published.json",
+    log:
+        "logs/compare_features/comparison.log",
+    benchmark:
+        "benchmarks/compare_features/comparison.tsv"
+    conda:
+        "../envs/extract.yaml"
+    resources:
+        mem_mb=1000,  # two 5,824 x 1001 float32 matrices
+        runtime=5,
+    script:
+        "../scripts/compare_features.py"

@@ -9,6 +9,8 @@ rule render_report:
             "results/ridge/extracted/{labels}/alpha_sweep.json",
             labels=config["labels"],
         ),
+        published_results=get_published_split_results(),
+        comparison=get_comparison(),
         features="results/features/auroral_feat.h5",
         classifications=get_classifications_file,
         manifests=get_shard_manifests(),
@@ -51,7 +53,6 @@ rule render_report:
         runtime=10,
     params:
         labels=config["labels"],
-        n_splits=len(SPLITS),
         config=config,
     script:
         "../scripts/render_report.py"

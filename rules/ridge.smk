@@ -5,8 +5,8 @@
 rule fit_ridge:
     input:
         features=get_features_file,
-        classifications=str(DATASET.classifications),
-        split=str(DATASET.split_file),
+        classifications=get_classifications_file,
+        split=get_split_file,
     output:
         result="results/ridge/{features}/{labels}/split_{split}.json",
     log:
@@ -28,8 +28,8 @@ rule fit_ridge:
 rule sweep_alpha:
     input:
         features=get_features_file,
-        classifications=str(DATASET.classifications),
-        split=str(DATASET.split_file),
+        classifications=get_classifications_file,
+        split=get_split_file,
     output:
         sweep="results/ridge/{features}/{labels}/alpha_sweep.json",
     log:

@@ -3,10 +3,11 @@
 from oath.config import checkpoint_prefix
 from oath.features import extract_shard
 from oath.logs import log_to_file
+from oath.rotate import read_manifest
 
 log_to_file(snakemake.log[0])
 extract_shard(
-    list(snakemake.input.images),
+    read_manifest(snakemake.input.manifest),
     checkpoint_prefix(snakemake.input.weights),
     snakemake.output.features,
     weights=snakemake.params.weights,

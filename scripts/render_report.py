@@ -3,20 +3,36 @@
 import os
 
 from oath.logs import log_to_file
+from oath.published import published_section
 from oath.report import write_report
 
 log_to_file(snakemake.log[0])
 labels = snakemake.params.labels
-n_splits = snakemake.params.n_splits
-results = list(snakemake.input.split_results)  # label-major order, as get_split_results lists
+
+
+def by_labels(paths):
+    """Per-split result paths (label-major, as get_split_results lists them) by label set."""
+    paths = list(paths)
+    n = len(paths) // len(labels)
+    return {lab: paths[i * n : (i + 1) * n] for i, lab in enumerate(labels)}
+
+
+extracted = by_labels(snakemake.input.split_results)
+extras = []
+if snakemake.input.published_results:
+    comparison = snakemake.input.comparison[0] if snakemake.input.comparison else None
+    extras.append(
+        published_section(extracted, by_labels(snakemake.input.published_results), comparison)
+    )
 write_report(
-    split_results={lab: results[i * n_splits : (i + 1) * n_splits] for i, lab in enumerate(labels)},
+    split_results=extracted,
     sweeps=dict(zip(labels, snakemake.input.sweeps, strict=True)),
     features=snakemake.input.features,
     classifications=snakemake.input.classifications,
-    images_dir=os.path.dirname(snakemake.input.rotated[0]),
+    images_dir=os.path.dirname(os.path.dirname(snakemake.input.manifests[0])),
     config=dict(snakemake.params.config),
     html=snakemake.output.html,
     markdown=snakemake.output.markdown,
     figures_dir=os.path.dirname(snakemake.output.figures[0]),
+    extras=extras,
 )

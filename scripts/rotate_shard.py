@@ -1,7 +1,7 @@
-"""Adapter for the rotate_shard_* rules: rotate one shard's images by their OATH angles."""
+"""Adapter for the rotate_shard rules: rotate one shard's images by their OATH angles."""
 
 from oath.logs import log_to_file
-from oath.rotate import rotate_images
+from oath.rotate import rotate_shard
 
 log_to_file(snakemake.log[0])
-rotate_images(snakemake.input.images, snakemake.output.rotated, snakemake.params.angles)
+rotate_shard(snakemake.input.images, snakemake.params.angles, snakemake.output.manifest)

@@ -25,7 +25,7 @@ def test_changing_one_image_or_angle_plans_only_its_shard(tmp_path, dataset):
     workdir.mkdir()
     write_config(workdir, dataset=str(dataset), shard_size=8)
     snakemake(workdir, "rotate")
-    rotated = sorted(p.name for p in (workdir / "results" / "rotated").iterdir())
+    rotated = sorted(p.name for p in (workdir / "results" / "rotated").glob("*.png"))
     assert len(rotated) == 24 and rotated[0].startswith("00001_")
     assert planned_jobs(workdir, "rotate") == {}
 

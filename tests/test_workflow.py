@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from oath.demo import encode_png, write_demo_dataset
 from oath.featurefile import read_features
 
 from .workflow import planned_jobs, snakemake, write_config
@@ -48,16 +49,51 @@ def test_second_run_has_nothing_to_do(demo_run):
     assert planned_jobs(workdir) == {}
 
 
-def test_one_changed_image_reruns_only_its_shard_downstream(demo_run):
-    workdir, _ = demo_run
-    source = next((workdir / "resources" / "demo").glob("*/images/cropped_scaled/00020.png"))
-    source.touch()
-    jobs = planned_jobs(workdir)
-    assert jobs.pop("rotate_shard_00016_00031") == 1
-    assert jobs.pop("extract_shard") == 1  # the one shard holding picNum 20, of three
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    """The same images as a user's OATH-layout folder (not drawn by the workflow), run once."""
+    root = tmp_path_factory.mktemp("folder")
+    dataset = root / "oath"
+    write_demo_dataset(dataset, n_images=36, seed=11, image_size=64)
+    workdir = root / "run"
+    workdir.mkdir()
+    write_config(workdir, dataset=str(dataset), checkpoint="random")
+    snakemake(workdir)
+    return workdir, dataset
+
+
+def expect_one_shard_downstream(jobs, rotate_rule):
+    assert jobs.pop(rotate_rule) == 1
+    assert jobs.pop("extract_shard") == 1  # the one shard holding the image, of three
     assert jobs.pop("merge_features") == 1
-    assert jobs.pop("fit_ridge") == 10 and jobs.pop("sweep_alpha") == 2
     assert jobs.pop("render_report") == 1 and jobs.pop("all") == 1
+    assert jobs.pop("fit_ridge") == 10 and jobs.pop("sweep_alpha") == 2
+
+
+def test_one_changed_image_reruns_only_its_shard_downstream(folder_run):
+    workdir, dataset = folder_run
+    assert planned_jobs(workdir) == {}
+    (dataset / "images" / "cropped_scaled" / "00020.png").write_bytes(
+        encode_png(np.full((64, 64), 77, np.uint8))
+    )
+    jobs = planned_jobs(workdir)
+    expect_one_shard_downstream(jobs, "rotate_shard_00016_00031")
+    assert jobs == {}
+    snakemake(workdir)  # bring the run up to date for the next test
+
+
+def test_one_changed_angle_reruns_only_its_shard_downstream(folder_run):
+    workdir, dataset = folder_run
+    csv = dataset / "classifications" / "classifications.csv"
+    lines = csv.read_text().splitlines()
+    for i, line in enumerate(lines):
+        fields = line.split(",")
+        if fields[2:3] == ["5"]:
+            fields[-1] = "359"
+            lines[i] = ",".join(fields)
+    csv.write_text("\n".join(lines) + "\n")
+    jobs = planned_jobs(workdir)
+    expect_one_shard_downstream(jobs, "rotate_shard_00000_00015")
     assert jobs == {}
 
 

@@ -1,0 +1,49 @@
+"""Make tf-slim 1.1.0 importable and usable on TensorFlow 2.21 with tf_keras.
+
+TensorFlow's legacy ``tf.compat.v1.layers`` (which tf-slim's ``batch_norm`` calls) load their
+Keras half lazily from ``tf_keras.legacy_tf_layers``, but tf_keras 2.21 ships that package as
+``tf_keras.src.legacy_tf_layers``. We register the shipped modules under the expected names in
+``sys.modules`` before tf-slim is imported, so both names refer to the same module objects (no
+second copy of the layer classes). Nothing else is patched.
+
+Import ``tensorflow`` and ``tf_slim`` through :func:`load` only; it is cheap after the first call
+and keeps TensorFlow out of processes that never build a graph (e.g. the feature merge).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from types import ModuleType
+
+# The package and the submodules TensorFlow or tf-slim import by the old name.
+_ALIASED = ("", ".base", ".convolutional", ".core", ".normalization", ".pooling")
+_modules: tuple[ModuleType, ModuleType] | None = None
+
+
+def _alias_legacy_tf_layers() -> None:
+    """Register ``tf_keras.src.legacy_tf_layers[.x]`` as ``tf_keras.legacy_tf_layers[.x]``."""
+    for suffix in _ALIASED:
+        old = f"tf_keras.legacy_tf_layers{suffix}"
+        if old not in sys.modules:
+            sys.modules[old] = importlib.import_module(f"tf_keras.src.legacy_tf_layers{suffix}")
+
+
+def load() -> tuple[ModuleType, ModuleType]:
+    """Return ``(tensorflow, tf_slim)``, importing them with the alias in place on first use."""
+    global _modules
+    if _modules is None:
+        # Settings that only take effect before TensorFlow is first imported; explicit values
+        # in the environment win. Keep the C++ start-up banners (oneDNN, CUDA stubs) out of
+        # rule logs (warnings and errors still come through), and let tf.keras be tf_keras,
+        # which tf-slim needs anyway, instead of importing Keras 3 as well (~0.5 s per job).
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        import tensorflow as tf
+
+        _alias_legacy_tf_layers()
+        import tf_slim
+
+        _modules = (tf, tf_slim)
+    return _modules

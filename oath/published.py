@@ -1,0 +1,152 @@
+"""Our extracted features against the published ``auroral_feat.h5``: does extraction reproduce
+the paper's?
+
+Images are matched by picNum (the published file names carry it too); for each image the
+relative L2 difference ||ours - published|| / ||published|| of its Logits is reported, with the
+worst images listed so a user sees at a glance where the two disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oath.data import pic_num_of
+from oath.featurefile import FeatureFileError, read_features
+
+log = logging.getLogger(__name__)
+
+#: Relative L2 difference below which an image counts as reproduced (float32 round-off and
+#: library versions stay far below it; a missing preprocessing step lands far above).
+REPRODUCED = 1e-3
+
+
+def compare_features(ours: str, published: str, *, worst: int = 10) -> dict[str, Any]:
+    """Per-image relative difference of our Logits from the published ones."""
+    mine, theirs = read_features(ours), read_features(published)
+    if mine.logits.shape[1] != theirs.logits.shape[1]:
+        raise FeatureFileError(
+            f"{ours} has {mine.logits.shape[1]}-d features, {published} "
+            f"{theirs.logits.shape[1]}-d: they cannot be compared."
+        )
+    index = {pic_num_of(name): i for i, name in enumerate(theirs.filenames)}
+    rows = []
+    for i, name in enumerate(mine.filenames):
+        j = index.get(pic_num_of(name))
+        if j is None:
+            continue
+        a, b = mine.logits[i].astype(np.float64), theirs.logits[j].astype(np.float64)
+        rel = float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+        rows.append(
+            {
+                "picNum": pic_num_of(name),
+                "ours": name,
+                "published": theirs.filenames[j],
+                "relative_difference": rel,
+            }
+        )
+    if not rows:
+        raise FeatureFileError(
+            f"{ours} and {published} share no picNum: are they from the same data set?"
+        )
+    diffs = np.array([r["relative_difference"] for r in rows])
+    rows.sort(key=lambda r: -r["relative_difference"])
+    result = {
+        "ours": str(ours),
+        "published": str(published),
+        "weights": mine.attrs.get("weights", "not recorded"),
+        "n_compared": len(rows),
+        "n_only_ours": len(mine.filenames) - len(rows),
+        "n_only_published": len(theirs.filenames) - len(rows),
+        "median_relative_difference": float(np.median(diffs)),
+        "max_relative_difference": float(diffs.max()),
+        "reproduced_threshold": REPRODUCED,
+        "fraction_reproduced": float(np.mean(diffs < REPRODUCED)),
+        "worst": rows[:worst],
+    }
+    log.info(
+        "compared %d images: median relative difference %.3g, worst %.3g (%s)",
+        len(rows),
+        result["median_relative_difference"],
+        result["max_relative_difference"],
+        rows[0]["ours"],
+    )
+    return result
+
+
+def compare_features_to_file(ours: str, published: str, out: str) -> None:
+    """:func:`compare_features`, written as JSON atomically."""
+    result = compare_features(ours, published)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def describe_comparison(result: dict[str, Any]) -> str:
+    """One sentence for the report."""
+    share = 100 * result["fraction_reproduced"]
+    verdict = (
+        "our extraction reproduces the published features"
+        if result["fraction_reproduced"] == 1.0
+        else f"{share:.1f}% of images are within {result['reproduced_threshold']:g}"
+    )
+    return (
+        f"{result['n_compared']} images compared: median relative L2 difference "
+        f"{result['median_relative_difference']:.2e}, worst "
+        f"{result['max_relative_difference']:.2e} ({result['worst'][0]['ours']}); {verdict}."
+    )
+
+
+def published_section(
+    extracted: dict[str, list[str]],
+    published: dict[str, list[str]],
+    comparison: str | None = None,
+) -> tuple[str, str, str]:
+    """Report section: the ridge on our features and on the published ones, side by side.
+
+    ``extracted`` and ``published`` map a label set to its per-split result JSONs; returns
+    (title, HTML fragment, Markdown fragment) for :func:`oath.report.write_report`'s extras.
+    """
+    from oath.report import e, html_table, md_table
+    from oath.ridge import aggregate, read_json
+
+    header = ["label set", "features", "test accuracy (mean ± std)", "printed line"]
+    rows = []
+    for labels in extracted:
+        for name, results in (("extracted (this run)", extracted), ("published", published)):
+            if labels in results:
+                summary = aggregate([read_json(p) for p in results[labels]])
+                rows.append(
+                    (
+                        labels,
+                        name,
+                        f"{summary['mean_accuracy']:.4f} ± {summary['std_accuracy']:.4f}",
+                        summary["printed_line"],
+                    )
+                )
+    html = [html_table(header, rows)]
+    md = [md_table(header, rows)]
+    if comparison is not None:
+        result = json.loads(Path(comparison).read_text())
+        sentence = describe_comparison(result)
+        worst = [
+            (r["ours"], r["published"], f"{r['relative_difference']:.2e}") for r in result["worst"]
+        ]
+        html += [
+            f"<p>{e(sentence)}</p>",
+            html_table(["our image", "published name", "relative L2 difference"], worst),
+        ]
+        md += [
+            "",
+            sentence,
+            "",
+            md_table(["our image", "published name", "relative L2 difference"], worst),
+        ]
+    return "Our features and the published ones", "\n".join(html), "\n".join(md)

@@ -1,0 +1,343 @@
+"""Tests for oath.features: Inception-v4 parity, checkpoints, extraction errors, shard merging.
+
+The parity test needs ../shared/fixtures/inception_v4 beside the checkout and skips without it;
+everything else runs on the demo checkpoint that oath writes itself. Graphs and checkpoints are
+built once per session (each checkpoint is ~185 MB in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from oath import _tf_compat
+from oath.demo import draw_sky, encode_png
+from oath.featurefile import Features, read_features, write_features
+from oath.features import (
+    NUM_CLASSES,
+    PREPROCESSING,
+    CheckpointError,
+    ImageError,
+    InceptionV4Extractor,
+    check_checkpoint,
+    checkpoint_sha256,
+    extract_logits,
+    extract_shard,
+    merge_feature_shards,
+    model_variables,
+    write_random_checkpoint,
+)
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "inception_v4"
+PARITY_TOLERANCE = 1e-4  # relative L2 error against the reference TF-slim Logits
+BFLOAT16_TOLERANCE = 2e-2  # relative L2 difference of bfloat16 against float32 features
+DEMO_WEIGHTS = "demo: deterministic random weights (seed 1804), not the published Inception-v4"
+
+
+def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.linalg.norm(ours - reference) / np.linalg.norm(reference))
+
+
+def save_v2(prefix: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a V2 checkpoint holding exactly these arrays."""
+    tf, _ = _tf_compat.load()
+    names = sorted(arrays)
+    tf.raw_ops.SaveV2(
+        prefix=str(prefix),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[arrays[n] for n in names],
+    )
+
+
+def zeros_checkpoint(prefix: Path, **replace: tuple[int, ...] | None) -> Path:
+    """A checkpoint of zeros with every Inception-v4 variable, except as ``replace`` says.
+
+    ``replace`` maps a variable name (``/`` written as ``__``) to a new shape, or None to drop it.
+    """
+    changes = {name.replace("__", "/"): shape for name, shape in replace.items()}
+    arrays = {}
+    for name, shape in model_variables():
+        shape = changes.get(name, shape)
+        if shape is not None:
+            arrays[name] = np.zeros(shape, np.float32)
+    save_v2(prefix, arrays)
+    return prefix
+
+
+# ------------------------------------------------------------------------------------------
+# Session fixtures
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def fixture_dir() -> Path:
+    if not (FIXTURE / "reference_logits.h5").is_file():
+        pytest.skip("../shared/fixtures/inception_v4 is not beside this checkout")
+    return FIXTURE
+
+
+@pytest.fixture(scope="session")
+def fixture_checkpoint(fixture_dir, tmp_path_factory) -> Path:
+    """The parity fixture's seed-1804 checkpoint, built by its own make_checkpoint.py."""
+    prefix = tmp_path_factory.mktemp("fixture_ckpt") / "inception_v4"
+    subprocess.run(
+        [sys.executable, str(fixture_dir / "make_checkpoint.py"), str(prefix), "--seed", "1804"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return prefix
+
+
+@pytest.fixture(scope="session")
+def demo_checkpoint(tmp_path_factory) -> Path:
+    prefix = tmp_path_factory.mktemp("demo_ckpt") / "inception_v4"
+    write_random_checkpoint(prefix, seed=1804)
+    return prefix
+
+
+@pytest.fixture(scope="session")
+def sky_images(tmp_path_factory) -> list[Path]:
+    """Five demo-like 64 px grayscale all-sky PNGs."""
+    folder = tmp_path_factory.mktemp("sky")
+    rng = np.random.RandomState(3)
+    paths = []
+    for index in range(5):
+        path = folder / f"{index + 1:05d}_{index * 40}.png"
+        path.write_bytes(encode_png(draw_sky(index, rng, size=64)))
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def extractor(demo_checkpoint):
+    with InceptionV4Extractor(demo_checkpoint, batch_size=2, threads=2) as ex:
+        yield ex
+
+
+# ------------------------------------------------------------------------------------------
+# (1) Parity with the reference TF-slim implementation
+# ------------------------------------------------------------------------------------------
+def test_parity_with_reference_logits(fixture_dir, fixture_checkpoint, tmp_path):
+    reference = read_features(fixture_dir / "reference_logits.h5")
+    images = [fixture_dir / "images" / name for name in reversed(reference.filenames)]
+    out = tmp_path / "shard.h5"
+    extract_shard(images, fixture_checkpoint, out, weights="fixture seed 1804", batch_size=4)
+
+    ours = read_features(out)
+    assert ours.filenames == reference.filenames  # sorted by name, whatever the input order
+    assert ours.logits.shape == (6, NUM_CLASSES)
+    assert ours.logits.dtype == np.float32
+    assert relative_error(ours.logits, reference.logits) < PARITY_TOLERANCE
+    assert ours.attrs["weights"] == "fixture seed 1804"
+    assert ours.attrs["checkpoint"] == str(fixture_checkpoint)
+    assert ours.attrs["checkpoint_sha256"] == checkpoint_sha256(fixture_checkpoint)
+    assert ours.attrs["precision"] == "float32"
+    assert ours.attrs["preprocessing"] == PREPROCESSING
+    assert ours.attrs["tensorflow_version"]
+
+
+def test_network_variables_match_published_checkpoint(fixture_dir):
+    lines = (fixture_dir / "variables.txt").read_text().split("\n")
+    published = [
+        (name, tuple(int(d) for d in dims.split(",")))
+        for name, dims in (line.split() for line in lines if line.strip())
+    ]
+    assert list(model_variables()) == published  # names, shapes and creation order
+
+
+def test_demo_checkpoint_equals_fixture_checkpoint(demo_checkpoint, fixture_checkpoint):
+    """Seed 1804 writes byte for byte the checkpoint the reference Logits were computed with."""
+    assert checkpoint_sha256(demo_checkpoint) == checkpoint_sha256(fixture_checkpoint)
+
+
+# ------------------------------------------------------------------------------------------
+# (2) Checkpoint checks name what is wrong, before any restore
+# ------------------------------------------------------------------------------------------
+MISSING = "InceptionV4/Mixed_6c/Branch_2/Conv2d_0d_7x1/BatchNorm/moving_mean"
+MISSHAPEN = "InceptionV4/Logits/Logits/weights"
+
+
+def test_checkpoint_missing_variable_is_named(tmp_path):
+    prefix = zeros_checkpoint(tmp_path / "missing", **{MISSING.replace("/", "__"): None})
+    with pytest.raises(CheckpointError, match=MISSING) as error:
+        check_checkpoint(prefix)
+    assert str(prefix) in str(error.value)
+    assert "write_random_checkpoint" in str(error.value)  # says how to fix it
+
+
+def test_checkpoint_misshapen_variable_is_named(tmp_path, sky_images):
+    prefix = zeros_checkpoint(
+        tmp_path / "misshapen", **{MISSHAPEN.replace("/", "__"): (1536, 1000)}
+    )
+    with pytest.raises(CheckpointError, match=f"{MISSHAPEN} has shape \\[1536, 1000\\]"):
+        check_checkpoint(prefix)
+    with pytest.raises(CheckpointError, match=MISSHAPEN):  # extraction checks before restoring
+        extract_logits(sky_images[:1], prefix)
+
+
+def test_checkpoint_absent_or_not_a_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint there"):
+        check_checkpoint(tmp_path / "nothing")
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.ckpt"):
+        check_checkpoint(junk)
+
+
+def test_v1_single_file_checkpoint(demo_checkpoint, extractor, sky_images, tmp_path):
+    """The published checkpoint is one V1 file: it is hashed, checked and restored as such."""
+    tf, _ = _tf_compat.load()
+    reader = tf.train.load_checkpoint(str(demo_checkpoint))
+    names = [name for name, _ in model_variables()]
+    v1 = tmp_path / "inception_v4.ckpt"
+    tf.raw_ops.Save(
+        filename=str(v1), tensor_names=names, data=[reader.get_tensor(n) for n in names]
+    )
+    assert checkpoint_sha256(v1) == hashlib.sha256(v1.read_bytes()).hexdigest()
+    check_checkpoint(v1)
+    expected = extractor.extract(sky_images[:2])
+    assert np.array_equal(extract_logits(sky_images[:2], v1, batch_size=2), expected)
+
+
+# ------------------------------------------------------------------------------------------
+# (3) The demo checkpoint is deterministic and complete
+# ------------------------------------------------------------------------------------------
+def test_write_random_checkpoint_is_deterministic(demo_checkpoint, tmp_path):
+    again = tmp_path / "again" / "inception_v4"
+    write_random_checkpoint(again, seed=1804)
+    assert checkpoint_sha256(again) == checkpoint_sha256(demo_checkpoint)
+    check_checkpoint(again)
+    files = sorted(p.name for p in again.parent.iterdir())
+    assert files == ["inception_v4.data-00000-of-00001", "inception_v4.index"]  # no leftovers
+
+
+def test_checkpoint_sha256_covers_index_and_data(demo_checkpoint):
+    digest = hashlib.sha256()
+    for suffix in (".data-00000-of-00001", ".index"):
+        digest.update(Path(f"{demo_checkpoint}{suffix}").read_bytes())
+    assert checkpoint_sha256(demo_checkpoint) == digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------
+# Extraction: order, batching, errors
+# ------------------------------------------------------------------------------------------
+def test_rows_follow_input_order_across_batches(extractor, sky_images):
+    forward = extractor.extract(sky_images)  # batches of 2: 2 + 2 + 1
+    backward = extractor.extract(sky_images[::-1])
+    assert forward.shape == (5, NUM_CLASSES) and forward.dtype == np.float32
+    assert np.all(np.isfinite(forward))
+    np.testing.assert_allclose(backward[::-1], forward, rtol=1e-5, atol=1e-5)
+    assert extractor.extract([]).shape == (0, NUM_CLASSES)
+
+
+def test_corrupt_or_missing_image_is_named(extractor, sky_images, tmp_path):
+    truncated = tmp_path / "00009_10.png"
+    truncated.write_bytes(sky_images[0].read_bytes()[:200])
+    not_png = tmp_path / "00010_20.png"
+    not_png.write_text("this is not an image")
+    for bad in (truncated, not_png):
+        with pytest.raises(ImageError, match=bad.name):
+            extractor.extract([*sky_images[:3], bad])
+    with pytest.raises(ImageError, match="00011_30.png"):
+        extractor.extract([tmp_path / "00011_30.png"])
+    assert extractor.extract(sky_images[:1]).shape == (1, NUM_CLASSES)  # session still usable
+
+
+def test_extract_shard_refuses_duplicate_file_names(demo_checkpoint, sky_images, tmp_path):
+    other = tmp_path / sky_images[0].name
+    other.write_bytes(sky_images[0].read_bytes())
+    with pytest.raises(ValueError, match=sky_images[0].name):
+        extract_shard([sky_images[0], other], demo_checkpoint, tmp_path / "x.h5", weights="w")
+
+
+# ------------------------------------------------------------------------------------------
+# (5) bfloat16 mode
+# ------------------------------------------------------------------------------------------
+def test_bfloat16_close_to_float32(extractor, demo_checkpoint, sky_images):
+    images = sky_images[:3]
+    fp32 = extractor.extract(images)
+    bf16 = extract_logits(images, demo_checkpoint, batch_size=3, precision="bfloat16")
+    assert bf16.dtype == np.float32
+    assert relative_error(bf16, fp32) < BFLOAT16_TOLERANCE
+
+
+def test_unknown_precision_is_refused(demo_checkpoint, sky_images):
+    with pytest.raises(ValueError, match="float16"):
+        extract_logits(sky_images[:1], demo_checkpoint, precision="float16")
+
+
+# ------------------------------------------------------------------------------------------
+# (4) Merging shards
+# ------------------------------------------------------------------------------------------
+def make_shard(path: Path, names: list[str], **attrs: str) -> Path:
+    base = {
+        "weights": DEMO_WEIGHTS,
+        "checkpoint": "resources/inception_v4/inception_v4",
+        "checkpoint_sha256": "ab" * 32,
+        "precision": "float32",
+        **attrs,
+    }
+    seeds = [int(name[:5]) for name in names]
+    logits = np.stack([np.random.RandomState(s).randn(NUM_CLASSES) for s in seeds])
+    write_features(path, Features(filenames=names, logits=logits.astype(np.float32), attrs=base))
+    return path
+
+
+def test_merge_is_independent_of_shard_count_and_order(tmp_path):
+    names = [f"{i:05d}_{i * 7 % 360}.png" for i in range(1, 11)]
+    a = make_shard(tmp_path / "a.h5", names[6:])
+    b = make_shard(tmp_path / "b.h5", names[:3])
+    c = make_shard(tmp_path / "c.h5", names[3:6])
+    whole = make_shard(tmp_path / "whole.h5", names[::-1])
+
+    merged = []
+    for index, shards in enumerate(([a, b, c], [c, a, b], [whole])):
+        out = tmp_path / f"merged_{index}.h5"
+        merge_feature_shards(shards, out)
+        merged.append(read_features(out))
+    for other in merged[1:]:
+        assert other.filenames == merged[0].filenames == sorted(names)
+        assert np.array_equal(other.logits, merged[0].logits)
+        assert other.attrs == merged[0].attrs
+    assert merged[0].attrs["weights"] == DEMO_WEIGHTS
+    assert merged[0].attrs["precision"] == "float32"
+    assert merged[0].attrs["checkpoint"] == "resources/inception_v4/inception_v4"
+
+
+def test_merge_keeps_only_common_attributes(tmp_path):
+    """Same checkpoint bytes at two paths is fine, but the merged file claims neither path."""
+    a = make_shard(tmp_path / "a.h5", ["00001_0.png"], checkpoint="here/inception_v4")
+    b = make_shard(tmp_path / "b.h5", ["00002_0.png"], checkpoint="there/inception_v4")
+    merge_feature_shards([a, b], tmp_path / "merged.h5")
+    merged = read_features(tmp_path / "merged.h5")
+    assert merged.filenames == ["00001_0.png", "00002_0.png"]
+    assert "checkpoint" not in merged.attrs
+    assert merged.attrs["checkpoint_sha256"] == "ab" * 32
+
+
+def test_merge_refuses_duplicates(tmp_path):
+    a = make_shard(tmp_path / "a.h5", ["00001_0.png", "00002_0.png"])
+    b = make_shard(tmp_path / "b.h5", ["00002_0.png", "00003_0.png"])
+    with pytest.raises(ValueError, match=r"00002_0\.png.*a\.h5.*b\.h5"):
+        merge_feature_shards([a, b], tmp_path / "merged.h5")
+    assert not (tmp_path / "merged.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "attr, value",
+    [
+        ("weights", "published inception_v4_2016_09_09"),
+        ("checkpoint_sha256", "cd" * 32),
+        ("precision", "bfloat16"),
+    ],
+)
+def test_merge_refuses_mixed_provenance(tmp_path, attr, value):
+    a = make_shard(tmp_path / "a.h5", ["00001_0.png"])
+    b = make_shard(tmp_path / "b.h5", ["00002_0.png"], **{attr: value})
+    with pytest.raises(ValueError, match=rf"'{attr}'.*a\.h5.*b\.h5"):
+        merge_feature_shards([a, b], tmp_path / "merged.h5")
