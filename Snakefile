@@ -28,6 +28,7 @@ include: "rules/rotate.smk"
 include: "rules/extract.smk"
 include: "rules/ridge.smk"
 include: "rules/report.smk"
+include: "rules/predict.smk"
 
 
 report: "report/workflow.rst"
@@ -38,6 +39,7 @@ localrules:
     rotate,
     features,
     evaluate,
+    classify,
 
 
 rule all:
@@ -56,6 +58,11 @@ rule features:
     input:
         "results/features/auroral_feat.h5",
         get_rotated_images(),
+
+
+rule classify:
+    input:
+        get_classify_targets(),
 
 
 rule evaluate:

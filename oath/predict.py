@@ -33,8 +33,8 @@ import sklearn
 from sklearn.linear_model import RidgeClassifier
 
 from oath.data import LABEL_NAMES, load_classifications, load_split, pic_num_of
-from oath.featurefile import read_features
-from oath.themis import STATUS_OK, read_manifest
+from oath.featurefile import Features, read_features, write_features
+from oath.themis import STATUS_OK, ok_images, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -551,3 +551,57 @@ def contact_sheet(csv: str, out_png: str, per_class: int = 4) -> None:
 def model_summary(path: str | Path) -> str:
     """The provenance of a model file as indented JSON text (for logs and reports)."""
     return json.dumps(load_model(path).provenance, indent=1, sort_keys=True)
+
+
+def extract_prepared(
+    manifest: str,
+    checkpoint: str,
+    out: str,
+    *,
+    weights: str,
+    batch_size: int = 16,
+    threads: int = 2,
+    precision: str = "float32",
+) -> None:
+    """Features of one prepared shard of new images: its manifest's ``ok`` PNGs only.
+
+    A shard whose every input failed still gets a (0-row) feature file with the provenance, so
+    the merge sees one file per shard and the failures stay listed in the manifest.
+    """
+    from oath.features import checkpoint_sha256, extract_shard
+
+    images = ok_images(manifest)
+    if images:
+        extract_shard(
+            images,
+            checkpoint,
+            out,
+            weights=weights,
+            batch_size=batch_size,
+            threads=threads,
+            precision=precision,
+        )
+        return
+    log.warning("%s: no readable image in this shard; writing an empty feature file", manifest)
+    attrs = {
+        "weights": weights,
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": checkpoint_sha256(checkpoint),
+        "precision": precision,
+    }
+    write_features(out, Features(filenames=[], logits=np.zeros((0, 1001), np.float32), attrs=attrs))
+
+
+def classify_shards_to_csv(
+    features: Sequence[str], manifests: Sequence[str], model: str, out_csv: str
+) -> None:
+    """:func:`classify_to_csv` over several prepared shards (features and manifests in pairs)."""
+    from oath.features import merge_feature_shards
+
+    tables = [read_manifest(m) for m in manifests]
+    with tempfile.TemporaryDirectory(dir=Path(out_csv).parent) as tmp:
+        merged_features = str(Path(tmp) / "features.h5")
+        merged_manifest = str(Path(tmp) / "manifest.csv")
+        merge_feature_shards(list(features), merged_features)
+        write_manifest(pd.concat(tables, ignore_index=True), merged_manifest)
+        classify_to_csv(merged_features, merged_manifest, model, out_csv)

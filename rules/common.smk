@@ -9,6 +9,7 @@ from snakemake.utils import validate
 
 import oath.config
 import oath.download
+import oath.themis
 from oath.data import DatasetError, image_name, rotated_name
 
 validate(config, str(oath.config.schema_path()))
@@ -46,6 +47,7 @@ wildcard_constraints:
     features="extracted|published",
     labels="class6|class2",
     split=r"\d+",
+    newshard=r"n\d+",
     archive=r"[^/]+\.(tgz|tar\.gz|tar)",
 
 
@@ -269,3 +271,52 @@ def get_ridge_targets():
 
 def get_report_targets():
     return ["results/report/report.html", "results/report/summary.md"]
+
+
+# --- new images (classify) -----------------------------------------------------------------
+
+
+_NEW_SHARDS = []
+
+
+def get_new_image_shards():
+    """New input files in shards of classify.files_per_shard, named n00000, n00001, ..."""
+    if not _NEW_SHARDS:
+        _NEW_SHARDS.append(list_new_image_shards())
+    return _NEW_SHARDS[0]
+
+
+def list_new_image_shards():
+    if not config["new_images"]:
+        raise WorkflowError(
+            "classify needs new images: set new_images in config.yaml or run "
+            "snakemake classify --config new_images=/path/to/images"
+        )
+    try:
+        files = oath.themis.collect_inputs([config["new_images"]])
+    except oath.themis.ThemisError as exc:
+        raise WorkflowError(str(exc)) from None
+    size = config["classify"]["files_per_shard"]
+    return {
+        f"n{i // size:05d}": [str(f) for f in files[i : i + size]]
+        for i in range(0, len(files), size)
+    }
+
+
+def get_new_shard_files(wildcards):
+    return get_new_image_shards()[wildcards.newshard]
+
+
+def get_new_shard_outputs(pattern):
+    def outputs(wildcards):
+        return expand(pattern, newshard=get_new_image_shards())
+
+    return outputs
+
+
+def get_classify_targets():
+    return [
+        "results/predictions/predictions.csv",
+        "results/predictions/class_counts.png",
+        "results/predictions/contact_sheet.png",
+    ]

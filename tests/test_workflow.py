@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from oath.demo import encode_png, write_demo_dataset
@@ -101,3 +104,37 @@ def test_report_zip_bundles_the_figures(demo_run):
     workdir, _ = demo_run
     snakemake(workdir, "--report", "report.zip")
     assert (workdir / "report.zip").stat().st_size > 10_000
+
+
+def test_classify_reproduces_split_0_from_the_image_files(folder_run, tmp_path):
+    workdir, _ = folder_run
+    snakemake(workdir)  # up to date after the tests above changed the data set
+    fits = {
+        labels: json.loads((workdir / f"results/ridge/extracted/{labels}/split_0.json").read_text())
+        for labels in ("class6", "class2")
+    }
+    test_pics = {p["picNum"] for p in fits["class6"]["predictions"]}
+    new_images = tmp_path / "new"
+    new_images.mkdir()
+    for image in (workdir / "results" / "rotated").glob("*.png"):
+        if int(image.name.split("_")[0]) in test_pics:
+            shutil.copy(image, new_images / image.name)
+    write_config(
+        workdir,
+        dataset=str(folder_run[1]),
+        checkpoint="random",
+        new_images=str(new_images),
+        classify={"train_on": 0, "files_per_shard": 4},
+    )
+    snakemake(workdir, "classify")
+
+    table = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv")
+    assert len(table) == len(test_pics) and (table["status"] == "ok").all()
+    predicted = {
+        int(Path(f).name.split("_")[0]): row for f, row in zip(table["file"], table.itertuples())
+    }
+    for labels, fit in fits.items():
+        for p in fit["predictions"]:
+            assert getattr(predicted[p["picNum"]], labels) == p["predicted"], (labels, p)
+    for picture in ("class_counts.png", "contact_sheet.png"):
+        assert (workdir / "results" / "predictions" / picture).stat().st_size > 5000

@@ -1,0 +1,155 @@
+"""Benchmark (not a test): the whole protocol comparison on an OATH-sized synthetic matrix.
+
+Makes 5,824 images x 1001 float32 features with class structure and station-night groups
+(about 8 frames a night; each night has a dominant class, a night-specific offset and a
+component shared by its frames, so random splits leak), writes the files the workflow would
+pass in, then runs :func:`oath.protocols.compare_to_file` (3 classifiers x 2 protocols x
+5 splits x 2 label sets) and prints the time per classifier and the total.
+
+    .venv/bin/python bench/bench_protocols.py [--n-jobs 2] [--images 5824] [--keep DIR]
+
+Per-classifier times are summed over the 10 split tasks (both label sets; with ``--n-jobs 2``
+they add up to about twice the wall time); "standardise" is the shared per-fold scaling of the
+two tuned models. The total is the one ``compare_to_file`` call the workflow makes, reading
+the files included. The load average is printed before and after:
+on a shared machine it explains most of the spread between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from oath import protocols
+from oath.data import CLASS6_NAMES, make_split, write_split
+from oath.demo import DEMO_STATIONS
+from oath.featurefile import Features, write_features
+
+
+def synthetic(
+    n_images: int, n_features: int, seed: int
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Features and a files_origin table with class structure and leaky station-nights."""
+    rng = np.random.RandomState(seed)
+    n_nights = max(2, n_images // 8)
+    night = np.sort(rng.randint(0, n_nights, n_images))
+    night_class = rng.randint(0, 6, n_nights)
+    class6 = np.where(rng.rand(n_images) < 0.7, night_class[night], rng.randint(0, 6, n_images))
+    latent = 48
+    z = (
+        rng.randn(6, latent)[class6] * 0.4  # class signal
+        + rng.randn(n_nights, latent)[night]  # what a night looks like
+        + rng.randn(n_images, latent) * 0.5  # frame to frame
+    )
+    mixing = rng.randn(latent, n_features) * (2.0 / np.sqrt(np.arange(1, latent + 1)))[:, None]
+    X = (
+        z @ mixing
+        + rng.randn(n_nights, n_features)[night]  # night-specific detail in every feature
+        + rng.randn(n_images, n_features) * 2.0
+        + 3.0
+    ).astype(np.float32)
+    start = dt.datetime(2011, 1, 1, 3, 0)
+    rows = []
+    for i in range(n_images):
+        station = DEMO_STATIONS[night[i] % len(DEMO_STATIONS)]
+        when = start + dt.timedelta(days=int(night[i]), minutes=int(rng.randint(0, 480)))
+        rows.append({"picNum": i + 1, "station": station, "time": when.isoformat()})
+    table = pd.DataFrame(
+        {
+            "class2": (class6 >= 3).astype(int),
+            "class6": class6,
+            "picNum": np.arange(1, n_images + 1),
+            "label": [CLASS6_NAMES[c] for c in class6],
+            "angle": rng.randint(0, 360, n_images),
+        }
+    )
+    return X, table, pd.DataFrame(rows)
+
+
+def write_inputs(folder: Path, n_images: int, n_features: int, seed: int) -> dict[str, str]:
+    X, table, origins = synthetic(n_images, n_features, seed)
+    paths = {
+        "features": folder / "auroral_feat.h5",
+        "classifications": folder / "classifications.csv",
+        "split_file": folder / "train_test_split.csv",
+        "files_origin": folder / "files_origin.csv",
+    }
+    names = [f"{p:05d}_{a}.png" for p, a in zip(table["picNum"], table["angle"], strict=True)]
+    write_features(paths["features"], Features(names, X, {"weights": "synthetic benchmark"}))
+    paths["classifications"].write_text("# synthetic benchmark\n" + table.to_csv(index=False))
+    write_split(paths["split_file"], make_split(n_images))
+    origins.to_csv(paths["files_origin"], index=False)
+    return {k: str(v) for k, v in paths.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=5824)
+    parser.add_argument("--features", type=int, default=1001)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1804)
+    parser.add_argument("--keep", type=Path, help="write inputs and result here")
+    args = parser.parse_args()
+
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        run(args, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench_protocols_") as tmp:
+            run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, folder: Path) -> None:
+    print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}")
+    paths = write_inputs(folder, args.images, args.features, args.seed)
+    labels = ["class6", "class2"]
+    out = folder / "protocols.json"
+
+    start = time.perf_counter()
+    protocols.compare_to_file(
+        paths["features"],
+        paths["classifications"],
+        paths["split_file"],
+        paths["files_origin"],
+        labels,
+        5,
+        args.seed,
+        str(out),
+        n_jobs=args.n_jobs,
+    )
+    total = time.perf_counter() - start
+    result = json.loads(out.read_text())
+
+    timing = result["timing_s"]
+    print(f"matrix {args.images} x {args.features}, n_jobs={args.n_jobs}")
+    for name, seconds in timing["summed"].items():
+        print(f"time {name:16s} {seconds:7.1f} s (summed: 10 split tasks x 2 label sets)")
+    print(f"time fitting (wall, all tasks)  {timing['wall']:7.1f} s")
+    for labels_name in labels:
+        for c in result["results"]:
+            for p in result["protocols"]:
+                e = result["results"][c][p][labels_name]
+                extra = f"  C {e['chosen_C']}" if "chosen_C" in e else ""
+                print(
+                    f"{labels_name} {c:16s} {p:9s} acc {e['mean_accuracy']:.4f} ± "
+                    f"{e['std_accuracy']:.4f}  F1 {e['mean_macro_f1']:.4f}{extra}"
+                )
+    for c, by_label in result["leakage_gap"].items():
+        print(
+            f"gap {c:16s} "
+            + "  ".join(f"{k} {v['gap_points']:+.1f} pt" for k, v in by_label.items())
+        )
+    print(f"TOTAL compare_to_file: {total:.1f} s")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

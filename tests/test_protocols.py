@@ -1,0 +1,335 @@
+"""Split protocols and classifiers beyond the 2018 protocol, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import RidgeClassifier
+from sklearn.metrics import recall_score
+
+from oath import protocols
+from oath.data import CLASS6_NAMES, make_split, write_split
+from oath.demo import demo_origins, demo_table
+from oath.featurefile import Features, write_features
+from oath.protocols import ProtocolInputError
+
+N_IMAGES, N_FEATURES, N_NIGHTS = 120, 20, 15
+STATIONS = ("fsmi", "gill", "rank")
+
+
+def leaky_data(seed: int = 3) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """8 near-identical frames per station-night; a night shows one class; weak class signal."""
+    rng = np.random.RandomState(seed)
+    night = np.repeat(np.arange(N_NIGHTS), N_IMAGES // N_NIGHTS)
+    class6 = night % 6
+    X = (
+        3.0 * rng.randn(N_NIGHTS, N_FEATURES)[night]  # what the night looks like
+        + 0.3 * rng.randn(6, N_FEATURES)[class6]  # what the class looks like
+        + 0.05 * rng.randn(N_IMAGES, N_FEATURES)  # frame to frame
+    ).astype(np.float32)
+    order = rng.permutation(N_IMAGES)  # picNums not in night order
+    X, night, class6 = X[order], night[order], class6[order]
+    table = pd.DataFrame(
+        {
+            "class2": (class6 >= 3).astype(int),
+            "class6": class6,
+            "picNum": np.arange(1, N_IMAGES + 1),
+            "label": [CLASS6_NAMES[c] for c in class6],
+            "angle": rng.randint(0, 360, N_IMAGES),
+        }
+    )
+    start = dt.datetime(2011, 1, 1, 3, 0)
+    times = [start + dt.timedelta(days=int(n), minutes=int(rng.randint(0, 480))) for n in night]
+    origins = pd.DataFrame(
+        {
+            "picNum": table["picNum"],
+            "station": [STATIONS[n % 3] for n in night],
+            "time": [t.strftime("%Y-%m-%dT%H:%M:%S") for t in times],
+        }
+    )
+    return X, table, origins
+
+
+def write_inputs(folder, X, table, origins) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "features": folder / "auroral_feat.h5",
+        "classifications": folder / "classifications.csv",
+        "split_file": folder / "train_test_split.csv",
+        "files_origin": folder / "files_origin.csv",
+    }
+    names = [f"{p:05d}_{a}.png" for p, a in zip(table["picNum"], table["angle"], strict=True)]
+    write_features(paths["features"], Features(names, X, {"weights": "test"}))
+    paths["classifications"].write_text("# test\n#\n" + table.to_csv(index=False))
+    write_split(paths["split_file"], make_split(len(table)))
+    origins.to_csv(paths["files_origin"], index=False)
+    return {k: str(v) for k, v in paths.items()}
+
+
+def run(paths: dict[str, str], out, files_origin="default", seed=7, n_splits=5) -> dict:
+    protocols.compare_to_file(
+        paths["features"],
+        paths["classifications"],
+        paths["split_file"],
+        paths["files_origin"] if files_origin == "default" else files_origin,
+        ["class6", "class2"],
+        n_splits,
+        seed,
+        str(out),
+    )
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def leaky(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("protocols")
+    X, table, origins = leaky_data()
+    paths = write_inputs(folder / "in", X, table, origins)
+    result = run(paths, folder / "out" / "protocols.json")
+    return {"X": X, "table": table, "paths": paths, "result": result, "folder": folder}
+
+
+# --- protocols -------------------------------------------------------------------------------
+
+
+def test_published_protocol_uses_the_split_file_rows_exactly(leaky):
+    rows = np.loadtxt(leaky["paths"]["split_file"], delimiter=",", dtype=np.int64)
+    n_train = round(0.7 * N_IMAGES)
+    splits = protocols.published_splits(rows, 5)
+    for i, split in enumerate(splits):
+        assert split.train.tolist() == rows[i, :n_train].tolist()
+        assert split.test.tolist() == rows[i, n_train:].tolist()
+    # and the published ridge line is what the original script prints for those rows
+    X, y = leaky["X"], leaky["table"]["class6"].to_numpy()
+    acc = [
+        RidgeClassifier(alpha=0.03).fit(X[s.train], y[s.train]).score(X[s.test], y[s.test])
+        for s in splits
+    ]
+    entry = leaky["result"]["results"]["ridge_published"]["published"]["class6"]
+    assert entry["accuracies"] == acc
+    assert entry["printed_line"] == f"{np.mean(acc)} {np.std(acc)}"
+    assert leaky["result"]["published_printed_line"] == entry["printed_line"]
+    assert [s["n_train"] for s in leaky["result"]["splits"]["published"]] == [n_train] * 5
+
+
+def test_grouped_splits_keep_station_nights_apart_and_are_about_70_30(leaky):
+    origins = protocols.read_origins(
+        leaky["paths"]["files_origin"], leaky["table"]["picNum"].to_numpy()
+    )
+    assert origins.group.max() + 1 == N_NIGHTS
+    splits = protocols.grouped_splits(origins.group, 5, seed=7)
+    largest = np.bincount(origins.group).max()
+    for split in splits:
+        assert not set(origins.group[split.train]) & set(origins.group[split.test])
+        assert sorted([*split.train, *split.test]) == list(range(N_IMAGES))
+        assert abs(split.train.size - round(0.7 * N_IMAGES)) <= largest / 2
+    assert len({tuple(s.train) for s in splits}) > 1  # the splits differ
+    again = protocols.grouped_splits(origins.group, 5, seed=7)
+    assert all(np.array_equal(a.train, b.train) for a, b in zip(splits, again, strict=True))
+    other = protocols.grouped_splits(origins.group, 5, seed=8)
+    assert any(not np.array_equal(a.train, b.train) for a, b in zip(splits, other, strict=True))
+
+
+def test_same_seed_gives_identical_results(leaky, tmp_path):
+    again = run(leaky["paths"], tmp_path / "again.json")
+    first = dict(leaky["result"])
+    for result in (first, again):
+        result.pop("timing_s")
+    assert again == first
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temporary file
+
+
+# --- model selection -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", ["published", "grouped"])
+def test_model_selection_never_sees_the_test_part(leaky, protocol):
+    table = leaky["table"]
+    groups = protocols.read_origins(leaky["paths"]["files_origin"], table["picNum"]).group
+    if protocol == "published":
+        rows = np.loadtxt(leaky["paths"]["split_file"], delimiter=",", dtype=np.int64)
+        split, cv_groups = protocols.published_splits(rows, 1)[0], None
+    else:
+        split, cv_groups = protocols.grouped_splits(groups, 1, seed=7)[0], groups
+    ys = {k: table[k].to_numpy() for k in ("class6", "class2")}
+    strata = table["class6"].to_numpy()
+    clean = protocols.run_split(leaky["X"], ys, split, strata, cv_groups, seed=7)
+
+    poisoned = {k: v.copy() for k, v in ys.items()}
+    poisoned["class6"][split.test] = (poisoned["class6"][split.test] + 1) % 6
+    poisoned["class2"][split.test] = 1 - poisoned["class2"][split.test]
+    bad_strata = strata.copy()
+    bad_strata[split.test] = 0
+    dirty = protocols.run_split(leaky["X"], poisoned, split, bad_strata, cv_groups, seed=7)
+
+    for name in ("logistic", "linear_svm"):
+        for labels in ys:
+            assert dirty[name][labels]["chosen"] == clean[name][labels]["chosen"]
+            assert dirty[name][labels]["cv_scores"] == clean[name][labels]["cv_scores"]
+            assert dirty[name][labels]["accuracy"] != clean[name][labels]["accuracy"]
+
+
+def test_leakage_gap_is_positive_when_nights_hold_near_duplicates(leaky):
+    result = leaky["result"]
+    assert result["protocols"] == ["published", "grouped"]
+    gap = result["leakage_gap"]["ridge_published"]["class6"]
+    assert gap["gap"] > 0.2, gap
+    assert gap["gap"] == pytest.approx(
+        result["results"]["ridge_published"]["published"]["class6"]["mean_accuracy"]
+        - result["results"]["ridge_published"]["grouped"]["class6"]["mean_accuracy"]
+    )
+    assert gap["gap_points"] == pytest.approx(100 * gap["gap"])
+    for name in ("logistic", "linear_svm"):
+        assert result["leakage_gap"][name]["class6"]["gap"] > 0
+    assert result["grouping"]["n_groups"] == N_NIGHTS
+    html, md = protocols.render_comparison(result)
+    sentence = "Keeping each station-night on one side lowers 6-class accuracy of the published"
+    assert sentence in html and sentence in md
+    assert f"{gap['gap_points']:.1f} points" in md
+    assert result["published_printed_line"] in html and result["published_printed_line"] in md
+    assert html.count("<tr>") == 1 + 3 * 2 * 2  # header + classifier x protocol x label set
+    assert md.count("\n| class") == 3 * 2 * 2
+
+
+def test_class2_tpr_is_the_recall_of_aurora(leaky):
+    X, table = leaky["X"], leaky["table"]
+    y = table["class2"].to_numpy()
+    rows = np.loadtxt(leaky["paths"]["split_file"], delimiter=",", dtype=np.int64)
+    entry = leaky["result"]["results"]["ridge_published"]["published"]["class2"]
+    expected = []
+    for split in protocols.published_splits(rows, 5):
+        predicted = (
+            RidgeClassifier(alpha=0.03).fit(X[split.train], y[split.train]).predict(X[split.test])
+        )
+        expected.append(recall_score(y[split.test], predicted, pos_label=0))
+    assert entry["aurora_tprs"] == pytest.approx(expected)
+    assert entry["mean_aurora_tpr"] == pytest.approx(np.mean(expected))
+    for name in protocols.CLASSIFIERS:
+        for protocol in ("published", "grouped"):
+            e = leaky["result"]["results"][name][protocol]["class2"]
+            for tpr, split in zip(e["aurora_tprs"], e["per_split"], strict=True):
+                matrix = np.array(split["confusion_matrix"])
+                assert tpr == pytest.approx(matrix[0, 0] / matrix[0].sum())
+    assert "mean_aurora_tpr" not in leaky["result"]["results"]["logistic"]["grouped"]["class6"]
+
+
+# --- missing or bad inputs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("files_origin", [None, "absent"])
+def test_without_files_origin_only_the_published_protocol_runs(leaky, tmp_path, files_origin):
+    if files_origin == "absent":
+        files_origin = str(tmp_path / "files_origin.csv")
+    result = run(leaky["paths"], tmp_path / "p.json", files_origin=files_origin, n_splits=2)
+    assert result["protocols"] == ["published"]
+    assert "files_origin.csv" in result["protocols_skipped"]["grouped"]
+    assert result["leakage_gap"] == {} and result["grouping"] is None
+    assert set(result["results"]["logistic"]) == {"published"}
+    html, md = protocols.render_comparison(result)
+    assert "The grouped protocol was not run" in md and "not run" in html
+
+
+def test_bad_features_raise_a_value_error_naming_the_file(leaky, tmp_path):
+    X, table = leaky["X"], leaky["table"]
+    names = [f"{p:05d}_{a}.png" for p, a in zip(table["picNum"], table["angle"], strict=True)]
+    short = tmp_path / "short.h5"
+    write_features(short, Features(names[:-1], X[:-1]))
+    with pytest.raises(ValueError, match="short.h5"):
+        protocols.load_inputs(
+            str(short), leaky["paths"]["classifications"], leaky["paths"]["split_file"], None
+        )
+    nan = tmp_path / "nan.h5"
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    write_features(nan, Features(names, bad))
+    with pytest.raises(ValueError, match="nan.h5.*NaN"):
+        protocols.load_inputs(
+            str(nan), leaky["paths"]["classifications"], leaky["paths"]["split_file"], None
+        )
+
+
+# --- station-nights from files_origin.csv ----------------------------------------------------
+
+
+def test_reads_the_demo_layout():
+    table = demo_table(48, seed=5)
+    origins = demo_origins(table, seed=5)
+    parsed = protocols.read_origins_frame(origins, table["picNum"])
+    assert parsed.station.tolist() == origins["station"].tolist()
+    keys = origins["station"] + origins["time"].str[:10]  # demo nights are 04-10 UT
+    assert len(set(parsed.group)) == len(set(keys))
+
+
+def test_parses_themis_file_names_and_keeps_nights_whole(tmp_path):
+    path = tmp_path / "files_origin.csv"
+    path.write_text(
+        "# original files\n"
+        "picNum,original_file\n"
+        "1,stream0/2011/02/01/gbay_themis19/ut23/20110201_2350_gbay_themis19_full.pgm.gz\n"
+        "2,stream0/2011/02/02/gbay_themis19/ut00/20110202_0010_gbay_themis19_full.pgm.gz\n"
+        "3,20110202_1150_kian_themis20_full.pgm.gz\n"
+        "4,20110202_1210_kian_themis20_full.pgm.gz\n"
+        "5,20110203_0612_fsmi_themis14_full.pgm.gz\n"
+        "6,thg_l1_asf_fsmi_2011020406_v01.cdf\n"
+        "7,/data/fsmi/2011/02/04/20110204_0700_full.pgm.gz\n"
+    )
+    origins = protocols.read_origins(path, [1, 2, 3, 4, 5, 6, 7])
+    assert origins.station.tolist() == ["gbay"] * 2 + ["kian"] * 2 + ["fsmi"] * 3
+    g = origins.group
+    assert g[0] == g[1]  # across UT midnight at Goose Bay
+    assert g[2] == g[3]  # across 12 UT at Kiana (01:20 local solar time)
+    assert g[4] != g[5] and g[5] == g[6]  # consecutive Fort Smith nights
+    assert len(set(g)) == 4
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text("3,20110202_1150_kian_themis20_full.pgm.gz\n")
+    assert protocols.read_origins(headerless, [3]).station.tolist() == ["kian"]
+
+
+def test_unknown_station_uses_its_observing_gap():
+    frame = pd.DataFrame(
+        {
+            "picNum": [1, 2, 3, 4],
+            "station": ["xyzw"] * 4,
+            "time": [
+                "2011-02-01T22:00",
+                "2011-02-02T09:00",
+                "2011-02-02T22:30",
+                "2011-02-03T02:00",
+            ],
+        }
+    )
+    origins = protocols.read_origins_frame(frame, [1, 2, 3, 4])
+    assert origins.group.tolist() == [0, 0, 1, 1]
+    assert "xyzw" in origins.night_rule
+
+
+def test_separate_date_and_time_columns_are_joined():
+    frame = pd.DataFrame(
+        {
+            "picNum": [1, 2, 3],
+            "Station": ["GBAY", "gbay", "gbay"],
+            "Date": ["2011-02-01", "2011-02-02", "2011-02-02"],
+            "Time": ["23:50", "00:10", "23:00"],
+        }
+    )
+    origins = protocols.read_origins_frame(frame, [3, 2, 1])
+    assert origins.station.tolist() == ["gbay"] * 3
+    assert origins.night.tolist() == ["2011-02-02", "2011-02-01", "2011-02-01"]
+    assert origins.group[1] == origins.group[2] != origins.group[0]
+
+
+def test_unparseable_origins_name_the_file(tmp_path):
+    path = tmp_path / "files_origin.csv"
+    path.write_text("picNum,file\n1,20110201_0612_fsmi_themis14_full.pgm.gz\n2,image_two.png\n")
+    with pytest.raises(ProtocolInputError, match=r"files_origin\.csv.*line 3"):
+        protocols.read_origins(path, [1, 2])
+    path.write_text("picNum,file\n1,20110201_0612_fsmi_themis14_full.pgm.gz\n")
+    with pytest.raises(ProtocolInputError, match=r"files_origin\.csv.*no origin.*\[2\]"):
+        protocols.read_origins(path, [1, 2])
+    path.write_text("a,b\nx,y\n")
+    with pytest.raises(ProtocolInputError, match=r"files_origin\.csv"):
+        protocols.read_origins(path, [1])
