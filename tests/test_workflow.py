@@ -131,7 +131,8 @@ def test_classify_reproduces_split_0_from_the_image_files(folder_run, tmp_path):
     table = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv")
     assert len(table) == len(test_pics) and (table["status"] == "ok").all()
     predicted = {
-        int(Path(f).name.split("_")[0]): row for f, row in zip(table["file"], table.itertuples())
+        int(Path(f).name.split("_")[0]): row
+        for f, row in zip(table["file"], table.itertuples(), strict=True)
     }
     for labels, fit in fits.items():
         for p in fit["predictions"]:
