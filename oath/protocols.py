@@ -1224,7 +1224,7 @@ def render_comparison(result: dict[str, Any]) -> tuple[str, str]:
         if printed
         else ""
     )
-    html = ['<section class="protocol-comparison">', "<h2>Beyond the 2018 protocol</h2>"]
+    html = ['<section class="protocol-comparison">']
     html.append(
         "<p>Same features, two split protocols: the published random 70/30 splits, and splits "
         "that keep every station-night on one side (grouped). Mean ± std over "
@@ -1242,7 +1242,7 @@ def render_comparison(result: dict[str, Any]) -> tuple[str, str]:
         html.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in sentences) + "</ul>")
     html.append("</section>")
 
-    md = ["## Beyond the 2018 protocol", ""]
+    md = []
     md.append(
         "Same features, two split protocols: the published random 70/30 splits, and splits "
         "that keep every station-night on one side (grouped). Mean ± std over "

@@ -95,6 +95,18 @@ def get_classifications_file(wildcards=None):
     return str(DATASET.classifications)
 
 
+def get_files_origin(wildcards):
+    """{"files_origin": path} when the data set has images/files_origin.csv, else {}."""
+    if is_oath_download():
+        root = get_oath_root()
+    elif DATASET.is_demo:
+        return {"files_origin": str(DATASET.root / "images" / "files_origin.csv")}
+    else:
+        root = DATASET.root
+    path = root / "images" / "files_origin.csv"
+    return {"files_origin": str(path)} if path.is_file() else {}
+
+
 def get_split_file(wildcards=None):
     if is_oath_download():
         return str(get_oath_plan().split_file)

@@ -11,6 +11,9 @@ rule render_report:
         ),
         published_results=get_published_split_results(),
         comparison=get_comparison(),
+        protocols=expand(
+            "results/ridge/{features}/protocols.json", features=get_feature_sets()
+        ),
         features="results/features/auroral_feat.h5",
         classifications=get_classifications_file,
         manifests=get_shard_manifests(),

@@ -48,3 +48,29 @@ rule sweep_alpha:
         folds=config["ridge"]["sweep_folds"],
     script:
         "../scripts/sweep_alpha.py"
+
+
+rule compare_protocols:
+    input:
+        unpack(get_files_origin),
+        features=get_features_file,
+        classifications=get_classifications_file,
+        split=get_split_file,
+    output:
+        comparison="results/ridge/{features}/protocols.json",
+    log:
+        "logs/compare_protocols/{features}.log",
+    benchmark:
+        "benchmarks/compare_protocols/{features}.tsv"
+    conda:
+        "../envs/ridge.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,  # a 5,824 x 1001 matrix standardised per fold
+        runtime=30,  # under 2 minutes on 2 cores for the whole comparison
+    params:
+        labels=config["labels"],
+        n_splits=config["ridge"]["n_splits"],
+        seed=config["ridge"]["split_seed"],
+    script:
+        "../scripts/compare_protocols.py"

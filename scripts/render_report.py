@@ -1,8 +1,10 @@
 """Adapter for rule render_report: the HTML report, Markdown summary and figures."""
 
+import json
 import os
 
 from oath.logs import log_to_file
+from oath.protocols import render_comparison
 from oath.published import published_section
 from oath.report import write_report
 
@@ -24,6 +26,11 @@ if snakemake.input.published_results:
     extras.append(
         published_section(extracted, by_labels(snakemake.input.published_results), comparison)
     )
+for path in snakemake.input.protocols:
+    title = "Beyond the 2018 protocol: same-night leakage and other linear classifiers"
+    if "/published/" in path:
+        title += " (published features)"
+    extras.append((title, *render_comparison(json.loads(open(path).read()))))
 write_report(
     split_results=extracted,
     sweeps=dict(zip(labels, snakemake.input.sweeps, strict=True)),

@@ -1,0 +1,17 @@
+"""Adapter for rule compare_protocols: classifiers x split protocols on the same features."""
+
+from oath.logs import log_to_file
+from oath.protocols import compare_to_file
+
+log_to_file(snakemake.log[0])
+compare_to_file(
+    snakemake.input.features,
+    snakemake.input.classifications,
+    snakemake.input.split,
+    snakemake.input.get("files_origin"),
+    list(snakemake.params.labels),
+    snakemake.params.n_splits,
+    snakemake.params.seed,
+    snakemake.output.comparison,
+    n_jobs=snakemake.threads,
+)
