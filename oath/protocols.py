@@ -555,6 +555,21 @@ def inner_folds(
     """
     y_train = np.asarray(strata)[train]
     placeholder = np.zeros((train.size, 1))
+    if groups is not None:
+        n_groups = np.unique(np.asarray(groups)[train]).size
+        if n_groups < 2:
+            raise ProtocolInputError(
+                f"only {n_groups} station-night in a training part: too few to cross-validate "
+                "without leakage; the data set needs more nights"
+            )
+        if n_groups < folds:
+            log.warning(
+                "only %d station-nights in a training part: %d inner folds instead of %d",
+                n_groups,
+                n_groups,
+                folds,
+            )
+            folds = n_groups
     if groups is None:
         cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         return [(a, b) for a, b in cv.split(placeholder, y_train)]
