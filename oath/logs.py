@@ -10,8 +10,12 @@ def log_to_file(path: str) -> None:
     An exception that ends the job is written there too, so the log Snakemake points to says
     what went wrong (Snakemake prints the traceback only to the terminal).
     """
-    logging.basicConfig(filename=path, level=logging.INFO, force=True,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        filename=path,
+        level=logging.INFO,
+        force=True,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
 
     def log_and_raise(kind, value, traceback):
         logging.getLogger("oath").error("job failed: %s", value, exc_info=(kind, value, traceback))

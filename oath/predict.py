@@ -32,8 +32,9 @@ import pandas as pd
 import sklearn
 from sklearn.linear_model import RidgeClassifier
 
-from oath.data import LABEL_NAMES, load_classifications, load_split, pic_num_of
+from oath.data import LABEL_NAMES, load_classifications, load_split
 from oath.featurefile import Features, read_features, write_features
+from oath.ridge import RidgeInputError, aligned_logits
 from oath.themis import STATUS_OK, ok_images, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
@@ -84,32 +85,11 @@ def _aligned_features(
 ) -> tuple[np.ndarray, dict[str, str]]:
     """Feature rows in table order (matched by picNum) and the feature file's attributes."""
     feats = read_features(features)
-    try:
-        pics = np.array([pic_num_of(n) for n in feats.filenames], dtype=np.int64)
-    except ValueError as exc:
-        raise ModelError(
-            f"{features}: a file name does not start with a picNum ({exc}); training needs the "
-            "features of the labelled images ({picNum:05d}_{angle}.png)."
-        ) from exc
-    row_of: dict[int, int] = {}
-    for i, pic in enumerate(pics.tolist()):
-        if pic in row_of:
-            raise ModelError(f"{features}: picNum {pic} occurs in more than one row.")
-        row_of[pic] = i
     table_pics = table["picNum"].to_numpy(dtype=np.int64)
-    missing = [int(p) for p in table_pics if int(p) not in row_of]
-    extra = sorted(set(row_of) - {int(p) for p in table_pics})
-    if missing or extra:
-        raise ModelError(
-            f"{features} and {classifications} describe different images: "
-            f"{len(missing)} labelled picNum(s) without features (e.g. {missing[:5]}), "
-            f"{len(extra)} feature row(s) without labels (e.g. {extra[:5]}). Extract the "
-            "features of this data set again."
-        )
-    order = np.array([row_of[int(p)] for p in table_pics], dtype=np.int64)
-    X = feats.logits[order]
-    if not np.isfinite(X).all():
-        raise ModelError(f"{features}: NaN or infinite Logits; extract the features again.")
+    try:
+        X = aligned_logits(features, feats, table_pics, classifications)
+    except RidgeInputError as exc:
+        raise ModelError(str(exc)) from None
     return X, feats.attrs
 
 

@@ -70,8 +70,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from oath.data import LABEL_NAMES, load_classifications, load_split, pic_num_of
+from oath.data import LABEL_NAMES, load_classifications, load_split
 from oath.featurefile import read_features
+from oath.ridge import RidgeInputError, aligned_logits
 
 log = logging.getLogger(__name__)
 
@@ -762,32 +763,9 @@ def load_inputs(
     feats = read_features(features)
     pic_nums = table["picNum"].to_numpy(dtype=np.int64)
     try:
-        feature_pics = np.array([pic_num_of(n) for n in feats.filenames], dtype=np.int64)
-    except ValueError as exc:
-        raise ProtocolInputError(
-            f"{features}: a file name does not start with a picNum ({exc})."
-        ) from exc
-    if (
-        len(feature_pics) != len(pic_nums)
-        or set(feature_pics.tolist()) != set(pic_nums.tolist())
-        or len(set(feature_pics.tolist())) != len(feature_pics)
-    ):
-        only_table = sorted(set(pic_nums.tolist()) - set(feature_pics.tolist()))[:5]
-        only_feats = sorted(set(feature_pics.tolist()) - set(pic_nums.tolist()))[:5]
-        raise ProtocolInputError(
-            f"{features} has {len(feature_pics)} feature rows but {classifications} has "
-            f"{len(pic_nums)} images (picNums only in the table: {only_table}; only in the "
-            f"features: {only_feats}). Extract the features again for this table."
-        )
-    row_of = {int(p): i for i, p in enumerate(feature_pics)}
-    X = np.ascontiguousarray(feats.logits[[row_of[int(p)] for p in pic_nums]])
-    finite = np.isfinite(X).all(axis=1)
-    if not finite.all():
-        bad = pic_nums[~finite][:5].tolist()
-        raise ProtocolInputError(
-            f"{features}: NaN or infinite values in {int((~finite).sum())} row(s) "
-            f"(picNums {bad}); extract those images again."
-        )
+        X = np.ascontiguousarray(aligned_logits(features, feats, pic_nums, classifications))
+    except RidgeInputError as exc:
+        raise ProtocolInputError(str(exc)) from None
     split_rows = load_split(split_file, len(pic_nums))
     origins = None
     skipped: dict[str, str] = {}

@@ -34,7 +34,7 @@ from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from oath.data import LABEL_NAMES, load_classifications, load_split, pic_num_of
-from oath.featurefile import read_features
+from oath.featurefile import Features, read_features
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +76,14 @@ def _preview(values: Sequence[Any], limit: int = 5) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def load_ridge_data(features: str, classifications: str, split_file: str, labels: str) -> RidgeData:
-    """Read the three inputs, align features to the table by picNum and check everything.
+def aligned_logits(
+    features: str, feats: Features, pic_nums: np.ndarray, classifications: str
+) -> np.ndarray:
+    """Feature rows in the table's order, matched by picNum, after checking they fit.
 
-    Raises :class:`RidgeInputError` when features and table disagree (row counts, picNums) or
-    the features hold NaN or infinite values; ``DatasetError`` and ``FeatureFileError`` (both
-    ``ValueError``) come through from the readers for malformed files. Messages name the file.
+    Raises :class:`RidgeInputError` naming the files when picNums repeat, features and table
+    describe different images, or the Logits hold NaN or infinite values.
     """
-    class_names = check_labels(labels)
-    table = load_classifications(classifications)
-    feats = read_features(features)
-    pic_nums = table["picNum"].to_numpy(dtype=np.int64)
-
     try:
         feature_pics = np.array([pic_num_of(name) for name in feats.filenames], dtype=np.int64)
     except ValueError as exc:
@@ -129,6 +125,23 @@ def load_ridge_data(features: str, classifications: str, split_file: str, labels
             "Extraction went wrong for those images; delete the feature file (or the shard that "
             "holds them) so the workflow extracts them again."
         )
+
+    return X
+
+
+def load_ridge_data(features: str, classifications: str, split_file: str, labels: str) -> RidgeData:
+    """Read the three inputs, align features to the table by picNum and check everything.
+
+    Raises :class:`RidgeInputError` when features and table disagree (row counts, picNums) or
+    the features hold NaN or infinite values; ``DatasetError`` and ``FeatureFileError`` (both
+    ``ValueError``) come through from the readers for malformed files. Messages name the file.
+    """
+    class_names = check_labels(labels)
+    table = load_classifications(classifications)
+    feats = read_features(features)
+    pic_nums = table["picNum"].to_numpy(dtype=np.int64)
+
+    X = aligned_logits(features, feats, pic_nums, classifications)
 
     split = load_split(split_file, len(pic_nums))
     provenance: dict[str, Any] = {key: feats.attrs.get(key) for key in PROVENANCE_ATTRS}
