@@ -40,6 +40,7 @@ localrules:
     features,
     evaluate,
     classify,
+    render_report,
 
 
 rule all:
