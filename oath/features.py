@@ -527,6 +527,9 @@ class InceptionV4Extractor:
             options = tf.data.Options()
             options.threading.private_threadpool_size = threads
             options.deterministic = True
+            # Parallelism and buffer sizes are fixed above. The autotuner's background thread
+            # only makes closing the session wait for it (1 to 7 s, measured).
+            options.autotune.enabled = False
             dataset = dataset.with_options(options)
             self._iterator = tf.compat.v1.data.make_initializable_iterator(dataset)
             self.logits, _ = inception_v4_logits(self._iterator.get_next())

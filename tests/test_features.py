@@ -150,7 +150,7 @@ def test_network_variables_match_published_checkpoint(fixture_dir):
     assert list(model_variables()) == published  # names, shapes and creation order
 
 
-def test_demo_checkpoint_equals_fixture_checkpoint(demo_checkpoint, fixture_checkpoint):
+def test_demo_checkpoint_equals_fixture_checkpoint(fixture_checkpoint, demo_checkpoint):
     """Seed 1804 writes byte for byte the checkpoint the reference Logits were computed with."""
     assert checkpoint_sha256(demo_checkpoint) == checkpoint_sha256(fixture_checkpoint)
 
