@@ -68,23 +68,32 @@ def main() -> None:
     t_noop, _ = run(["--cores", str(args.cores), "rotate", *common], workdir)
     print(f"re-run with nothing to do: {t_noop:.1f} s")
 
-    source = next((workdir / "resources" / "demo").glob("*/images/cropped_scaled/00017.png"))
-    source.touch()
+    # Change one image's angle (the demo's images are workflow outputs, which Snakemake does
+    # not re-check by time; a changed angle names a new rotated file, so it is always seen).
+    demo = next((workdir / "resources" / "demo").iterdir())
+    csv = demo / "classifications" / "classifications.csv"
+    lines = csv.read_text().splitlines()
+    for i, line in enumerate(lines):
+        fields = line.split(",")
+        if fields[2:3] == ["17"]:
+            fields[-1] = str((int(fields[-1]) + 1) % 360)
+            lines[i] = ",".join(fields)
+    csv.write_text("\n".join(lines) + "\n")
     t_dry, dry = run(["-n", "--cores", str(args.cores), "rotate", *common], workdir)
     stale = sorted(
         {
-            line.split()[-1]
+            line.split()[-1].rstrip(":")
             for line in dry.splitlines()
-            if "rotate_shard_" in line and line.strip().startswith(("rule", "localrule"))
+            if re.match(r"\s*(local)?rule rotate_shard_", line)
         }
     )
-    print(f"after touching one image, snakemake -n: {t_dry:.1f} s, stale jobs: {stale}")
+    print(f"after changing one image's angle, snakemake -n: {t_dry:.1f} s, stale jobs: {stale}")
 
     # Baseline: the original rotate.sh, one convert process per image, on a sample.
     sample = random.Random(1).sample(
         range(1, args.images + 1), min(args.baseline_sample, args.images)
     )
-    images = source.parent
+    images = demo / "images" / "cropped_scaled"
     out = Path(tempfile.mkdtemp(prefix="oath-bench-convert-"))
     start = time.perf_counter()
     for pic_num in sample:
