@@ -71,6 +71,7 @@ def expect_one_shard_downstream(jobs, rotate_rule):
     assert jobs.pop("merge_features") == 1
     assert jobs.pop("render_report") == 1 and jobs.pop("all") == 1
     assert jobs.pop("fit_ridge") == 10 and jobs.pop("sweep_alpha") == 2
+    assert jobs.pop("compare_protocols") == 1  # the protocol table reads the same features
 
 
 def test_one_changed_image_reruns_only_its_shard_downstream(folder_run):
