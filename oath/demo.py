@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from oath.atomic import write_bytes
 from oath.data import CLASS6_NAMES, image_name, make_split, write_split
 
 log = logging.getLogger(__name__)
@@ -239,12 +239,6 @@ def encode_png(gray: np.ndarray) -> bytes:
     )
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def demo_root(classifications: str | Path) -> Path:
     """The data set folder of its ``classifications/classifications.csv``."""
     return Path(classifications).parents[1]
@@ -267,15 +261,15 @@ def write_demo_dataset(
     classes.mkdir(parents=True, exist_ok=True)
     for pic_num, class6 in zip(table["picNum"], table["class6"], strict=True):
         rng = np.random.RandomState([seed, int(pic_num)])  # one stream per image: stable pixels
-        _write_bytes(
+        write_bytes(
             images / image_name(pic_num), encode_png(draw_sky(int(class6), rng, image_size))
         )
     comment = HEADER_COMMENT.splitlines()
     comment += ["#"] * (COMMENT_LINES - len(comment))
     csv = "\n".join(comment) + "\n" + table.to_csv(index=False)
-    _write_bytes(classes / "classifications.csv", csv.encode())
+    write_bytes(classes / "classifications.csv", csv.encode())
     origins = demo_origins(table, seed)
-    _write_bytes(root / "images" / "files_origin.csv", origins.to_csv(index=False).encode())
+    write_bytes(root / "images" / "files_origin.csv", origins.to_csv(index=False).encode())
     split_path = classes / "train_test_split.csv"
     write_split(split_path, make_split(n_images, n_splits, split_seed))
     (root / "README.txt").write_text(

@@ -7,13 +7,13 @@ downstream output can say so too. Only this module reads or writes the format.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from oath.atomic import atomic_path
 
 
 class FeatureFileError(ValueError):
@@ -37,20 +37,11 @@ def write_features(path: str | Path, features: Features) -> None:
         raise FeatureFileError(
             f"{path}: {len(names)} file names but Logits of shape {logits.shape}."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as h5:
-            h5.create_dataset("filenames", data=np.array(names, dtype=h5py.string_dtype()))
-            h5.create_dataset("Logits", data=logits)
-            for key, value in features.attrs.items():
-                h5.attrs[key] = str(value)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; outputs are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("filenames", data=np.array(names, dtype=h5py.string_dtype()))
+        h5.create_dataset("Logits", data=logits)
+        for key, value in features.attrs.items():
+            h5.attrs[key] = str(value)
 
 
 def read_features(path: str | Path) -> Features:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import platform
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ import pandas as pd
 import sklearn
 from sklearn.linear_model import RidgeClassifier
 
+from oath.atomic import atomic_path
 from oath.data import LABEL_NAMES, load_classifications, load_split
 from oath.featurefile import Features, read_features, write_features
 from oath.ridge import RidgeInputError, aligned_logits
@@ -216,15 +216,8 @@ def save_model(model: Model, path: str | Path) -> None:
         arrays[f"{name}__intercept"] = lm.intercept
         arrays[f"{name}__classes"] = np.asarray(lm.classes, dtype=np.int64)
         arrays[f"{name}__class_names"] = np.array(lm.class_names, dtype=str)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)  # a handle: np.savez would add .npz to a bare name
 
 
 def load_model(path: str | Path) -> Model:
@@ -375,11 +368,8 @@ def classify_to_csv(features: str, manifest: str, model: str, out_csv: str) -> N
         for k, class_name in enumerate(lm.class_names):
             out[score_column(name, class_name)] = full[:, k]
     out["status"] = table["status"].to_numpy()
-    path = Path(out_csv)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    out.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(out_csv) as tmp:
+        out.to_csv(tmp, index=False)
     log.info("classified %d image(s), %d failed -> %s", int(use.sum()), int((~use).sum()), out_csv)
 
 

@@ -46,12 +46,9 @@ solar midnight at Kiana is ~10:40 UT, so 12 UT is 01:20 local). For a station no
 from __future__ import annotations
 
 import io
-import json
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,7 +69,7 @@ from threadpoolctl import threadpool_limits
 
 from oath.data import LABEL_NAMES, load_classifications, load_split
 from oath.featurefile import read_features
-from oath.ridge import RidgeInputError, aligned_logits
+from oath.ridge import RidgeInputError, aligned_logits, write_json
 
 log = logging.getLogger(__name__)
 
@@ -1043,21 +1040,6 @@ def compare(
     }
 
 
-def _write_json_atomic(path: str | Path, obj: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(obj, indent=1, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    log.info("wrote %s", path)
-
-
 def compare_to_file(
     features: str,
     classifications: str,
@@ -1103,7 +1085,7 @@ def compare_to_file(
         "split_file": str(split_file),
         "files_origin": None if files_origin is None else str(files_origin),
     }
-    _write_json_atomic(out, result)
+    write_json(out, result)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from oath.atomic import write_text
 from oath.data import pic_num_of
 from oath.featurefile import FeatureFileError, read_features
 
@@ -82,11 +82,7 @@ def compare_features(ours: str, published: str, *, worst: int = 10) -> dict[str,
 def compare_features_to_file(ours: str, published: str, out: str) -> None:
     """:func:`compare_features`, written as JSON atomically."""
     result = compare_features(ours, published)
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(out, json.dumps(result, indent=2) + "\n")
 
 
 def describe_comparison(result: dict[str, Any]) -> str:

@@ -24,9 +24,10 @@ import matplotlib.image as mpimg
 import numpy as np
 from matplotlib.figure import Figure
 
+from oath.atomic import write_bytes
 from oath.data import load_classifications, rotated_name
 from oath.featurefile import read_features
-from oath.ridge import aggregate, read_json, write_atomic
+from oath.ridge import aggregate, read_json
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,9 @@ def write_report(
             log.warning("%s results were fitted on %s, the report reads %s", labels, used, features)
         sweep = read_json(sweeps[labels]) if labels in sweeps else None
         confusion_png = confusion_figure(summary)
-        write_atomic(figures_dir_path / f"confusion_{labels}.png", confusion_png)
+        write_bytes(figures_dir_path / f"confusion_{labels}.png", confusion_png)
         examples = class_examples(table, labels, summary["class_names"])
-        write_atomic(
+        write_bytes(
             figures_dir_path / f"examples_{labels}.png",
             contact_sheet(examples, summary["class_names"], images, labels),
         )
@@ -156,8 +157,8 @@ def write_report(
         )
         for s in sections
     }
-    write_atomic(markdown, render_markdown(context, figure_paths).encode("utf-8"))
-    write_atomic(html, render_html(context).encode("utf-8"))
+    write_bytes(markdown, render_markdown(context, figure_paths).encode("utf-8"))
+    write_bytes(html, render_html(context).encode("utf-8"))
     log.info("wrote %s, %s and figures in %s", html, markdown, figures_dir)
 
 

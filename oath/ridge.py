@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from oath import atomic
 from oath.data import LABEL_NAMES, load_classifications, load_split, pic_num_of
 from oath.featurefile import Features, read_features
 
@@ -512,28 +511,9 @@ def sweep_alpha_to_file(
 # --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write bytes to a temporary file beside ``path``, then rename it into place.
-
-    The temporary file is opened normally (not with ``mkstemp``), so the result gets the usual
-    permissions under the umask rather than owner-only ones.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: str | Path, obj: dict[str, Any]) -> None:
     """Write JSON atomically (standard JSON: no NaN or Infinity)."""
-    text = json.dumps(obj, indent=1, allow_nan=False) + "\n"
-    write_atomic(path, text.encode("utf-8"))
+    atomic.write_json(path, obj)
     log.info("wrote %s", path)
 
 

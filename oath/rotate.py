@@ -11,9 +11,10 @@ image (thousands at OATH scale).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from oath.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,8 @@ def rotate_image(source: str | Path, target: str | Path, angle: float) -> None:
     from wand.exceptions import WandException
     from wand.image import Image
 
-    source, target = Path(source), Path(target)
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
     try:
-        with Image(filename=str(source)) as img:
+        with atomic_path(target, suffix=".png") as tmp, Image(filename=str(source)) as img:
             img.background_color = Color("black")
             img.distort("scale_rotate_translate", (float(angle),))
             img.reset_coords()  # +repage: drop the virtual canvas offset the distortion leaves
@@ -45,12 +44,10 @@ def rotate_image(source: str | Path, target: str | Path, angle: float) -> None:
             img.options["png:exclude-chunk"] = "date,time"  # byte-identical reruns
             img.save(filename=f"png:{tmp}")
     except WandException as exc:
-        tmp.unlink(missing_ok=True)
         raise RotationError(
             f"{source}: cannot rotate ({exc}). Replace the file with a readable PNG or remove "
             "its row from classifications.csv."
         ) from exc
-    os.replace(tmp, target)
 
 
 def rotate_images(
@@ -62,7 +59,6 @@ def rotate_images(
             f"{len(sources)} sources, {len(targets)} targets and {len(angles)} angles differ"
         )
     for source, target, angle in zip(sources, targets, angles, strict=True):
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
         rotate_image(source, target, float(angle))
     log.info("rotated %d image(s)", len(sources))
 
@@ -86,10 +82,7 @@ def rotate_shard(
         for s, a in zip(sources, angles, strict=True)
     ]
     rotate_images(sources, targets, angles)
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = manifest.with_name(f".{manifest.name}.tmp")
-    tmp.write_text("".join(f"{t.name}\n" for t in targets))
-    os.replace(tmp, manifest)
+    write_text(manifest, "".join(f"{t.name}\n" for t in targets))
     return targets
 
 

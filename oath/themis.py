@@ -75,6 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oath.atomic import atomic_path, write_bytes
 from oath.demo import encode_png
 from oath.rotate import RotationError, rotate_image
 
@@ -357,15 +358,13 @@ def frame_to_oath(
 
 def _write_png(gray: np.ndarray, target: Path, angle: float = 0.0) -> None:
     """Write an 8-bit PNG atomically; rotate it by ``angle`` with oath.rotate when non-zero."""
-    tmp = target.with_name(f".{target.stem}.tmp.png")
-    tmp.write_bytes(encode_png(gray))
     if angle:
-        try:
-            rotate_image(tmp, target, angle)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unrotated-") as tmp:
+            unrotated = Path(tmp) / target.name
+            unrotated.write_bytes(encode_png(gray))
+            rotate_image(unrotated, target, angle)  # atomic itself
     else:
-        os.replace(tmp, target)
+        write_bytes(target, encode_png(gray))
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,11 +519,8 @@ def prepare_images(
 
 def write_manifest(table: pd.DataFrame, path: str | Path) -> None:
     """Write a manifest CSV atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:

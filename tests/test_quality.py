@@ -21,12 +21,16 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_envs_pin_the_same_versions_as_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pins = dict(re.fullmatch(r"([\w.-]+)==([\w.]+)", dep).groups()
-                for dep in project["dependencies"] if "==" in dep)
+    pins = dict(
+        re.fullmatch(r"([\w.-]+)==([\w.]+)", dep).groups()
+        for dep in project["dependencies"]
+        if "==" in dep
+    )
     pins = {name.lower(): version for name, version in pins.items()}
     for env in sorted((REPO / "envs").glob("*.yaml")):
-        pip = next(d["pip"] for d in yaml.safe_load(env.read_text())["dependencies"]
-                   if isinstance(d, dict))
+        pip = next(
+            d["pip"] for d in yaml.safe_load(env.read_text())["dependencies"] if isinstance(d, dict)
+        )
         for requirement in pip:
             if requirement.startswith("-e"):
                 continue
