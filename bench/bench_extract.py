@@ -50,6 +50,7 @@ TARGETS = {
     "startup_s": 10.0,
     "peak_gib": 3.0,
     "bf16_rel_l2": 2e-2,
+    "bf16_accuracy_points": 1.0,
 }
 
 
@@ -141,6 +142,31 @@ def make_images(folder: Path, count: int, size: int = 256, seed: int = 2018) -> 
     for index in range(count):
         gray = draw_sky(index % 6, rng, size=size)
         (folder / f"{index + 1:05d}_{index * 37 % 360}.png").write_bytes(encode_png(gray))
+
+
+def ridge_accuracy(logits: np.ndarray, n_splits: int = 5) -> float:
+    """Mean 6-class test accuracy of the published protocol on the benchmark images.
+
+    The images cycle through the six demo classes (see make_images), so image i has class
+    i % 6; splits are the original recipe's, RidgeClassifier(alpha=0.03) on the first 70 %.
+    """
+    from oath.data import LABEL_NAMES, make_split
+    from oath.ridge import RidgeData, fit_split
+
+    n = logits.shape[0]
+    data = RidgeData(
+        X=logits,
+        y=np.arange(n) % 6,
+        pic_nums=np.arange(1, n + 1),
+        class_names=tuple(LABEL_NAMES["class6"]),
+        split=make_split(n, n_splits),
+        provenance={},
+    )
+    accuracies = [
+        fit_split(data, k, "class6", 0.03, 0.7, "benchmark split")["accuracy"]
+        for k in range(n_splits)
+    ]
+    return float(np.mean(accuracies))
 
 
 def busy_cpu_seconds() -> float:
@@ -358,6 +384,12 @@ def main() -> None:
     if "bfloat16" in feats and "float32" in feats:
         bf16 = rel(feats["bfloat16"], feats["float32"])
         print(f"features bfloat16 vs float32: rel. L2 {bf16:.2e}")
+        accuracy = {v: ridge_accuracy(feats[v]) for v in ("float32", "bfloat16")}
+        bf16_points = 100 * abs(accuracy["bfloat16"] - accuracy["float32"])
+        print(
+            "demo ridge accuracy (class6, alpha 0.03, 5 splits of the seed-1804 recipe): "
+            f"float32 {accuracy['float32']:.4f}, bfloat16 {accuracy['bfloat16']:.4f}"
+        )
     print()
 
     checks = []
@@ -371,6 +403,14 @@ def main() -> None:
         checks.append((f"{variant} peak GiB", m["peak_gib"], "<", TARGETS["peak_gib"]))
     if "bfloat16" in feats and "float32" in feats:
         checks.append(("bfloat16 rel. L2 vs float32", bf16, "<", TARGETS["bf16_rel_l2"]))
+        checks.append(
+            (
+                "bfloat16 ridge accuracy change, points",
+                bf16_points,
+                "<",
+                TARGETS["bf16_accuracy_points"],
+            )
+        )
     for name, value, op, target in checks:
         ok = value >= target if op == ">=" else value < target
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {value:.3g} (target {op} {target:g})")
