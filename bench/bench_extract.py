@@ -337,7 +337,9 @@ def main() -> None:
                     f"{last['others_busy']:4.0%} of the CPUs",
                     flush=True,
                 )
-        feats = {v: read_features(tmp_path / f"{v}-0.h5").logits for v in args.variants}
+        files = {v: read_features(tmp_path / f"{v}-0.h5") for v in args.variants}
+        feats = {v: f.logits for v, f in files.items()}
+        computed_in = {v: f.attrs.get("precision", "float32") for v, f in files.items()}
 
     # Other work on the machine only ever adds time, so each variant is represented by its
     # fastest whole-shard run; the median wall time is shown beside it.
@@ -383,7 +385,10 @@ def main() -> None:
         )
     if "bfloat16" in feats and "float32" in feats:
         bf16 = rel(feats["bfloat16"], feats["float32"])
-        print(f"features bfloat16 vs float32: rel. L2 {bf16:.2e}")
+        print(
+            f"features bfloat16 vs float32: rel. L2 {bf16:.2e}; the bfloat16 run computed in "
+            f"{computed_in['bfloat16']} (float32 where the CPU has no bfloat16 support)"
+        )
         accuracy = {v: ridge_accuracy(feats[v]) for v in ("float32", "bfloat16")}
         bf16_points = 100 * abs(accuracy["bfloat16"] - accuracy["float32"])
         print(

@@ -488,6 +488,10 @@ class InceptionV4Extractor:
     batches. ``precision="bfloat16"`` turns on oneDNN's automatic mixed precision graph rewrite:
     about twice as fast on CPUs with AVX-512 BF16 or AMX, features within ~5e-3 relative L2 of
     float32. Never mix precisions in one feature set (the shard merge refuses it).
+
+    TensorFlow skips that rewrite without a word on CPUs that lack bfloat16 support (AVX2-only
+    machines, for one). So the first batch of :meth:`extract` reads the graph TensorFlow really
+    ran, and :attr:`precision_in_use` says what the features were computed in.
     """
 
     def __init__(
@@ -509,6 +513,9 @@ class InceptionV4Extractor:
         self.checkpoint = Path(checkpoint)
         self.batch_size = batch_size
         self.precision = precision
+        #: What the network computes in, known after the first batch: "float32" when bfloat16
+        #: was asked for on a CPU where TensorFlow skips the rewrite.
+        self.precision_in_use: str | None = "float32" if precision == "float32" else None
         self._tf = tf
         stored = _checkpoint_shapes(checkpoint)  # fail fast on a missing/unreadable checkpoint
         self.graph = tf.Graph()
@@ -600,7 +607,7 @@ class InceptionV4Extractor:
         n_batches = math.ceil(total / self.batch_size)
         for index in range(n_batches):
             try:
-                batches.append(self.session.run(self.logits))
+                batches.append(self._run_batch())
             except tf.errors.OpError as exc:
                 bad = self._find_bad_image(paths[index * self.batch_size :])
                 if bad is None:
@@ -628,6 +635,35 @@ class InceptionV4Extractor:
         )
         return logits
 
+    def _run_batch(self) -> np.ndarray:
+        """The next batch's Logits; the first time under bfloat16, also learn whether the
+        graph TensorFlow ran computes in bfloat16 (:attr:`precision_in_use`)."""
+        if self.precision_in_use is not None:
+            return self.session.run(self.logits)
+        tf = self._tf
+        metadata = tf.compat.v1.RunMetadata()
+        logits = self.session.run(
+            self.logits,
+            options=tf.compat.v1.RunOptions(output_partition_graphs=True),
+            run_metadata=metadata,
+        )
+        bf16 = tf.bfloat16.as_datatype_enum
+        rewritten = any(
+            attr.type == bf16 or bf16 in attr.list.type
+            for graph in metadata.partition_graphs
+            for node in graph.node
+            for attr in node.attr.values()
+        )
+        self.precision_in_use = "bfloat16" if rewritten else "float32"
+        if not rewritten:
+            log.warning(
+                "precision bfloat16 was asked for, but TensorFlow computes in float32 on this "
+                "CPU (%s): it has no bfloat16 support (AVX-512 BF16 or AMX). The features are "
+                "float32 and say so; this mode is no faster here.",
+                _cpu_model(),
+            )
+        return logits
+
     def _find_bad_image(self, candidates: Sequence[str]) -> ImageError | None:
         """The error for the first of ``candidates`` that cannot be decoded on its own, if any."""
         tf = self._tf
@@ -640,6 +676,16 @@ class InceptionV4Extractor:
                     "Replace it with a readable PNG or remove it from the data set."
                 )
         return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 def _op_error_reason(exc: Any) -> str:
@@ -696,14 +742,13 @@ def extract_shard(
     # built: hashlib releases the GIL, so this is nearly free on a machine with 2+ cores.
     with ThreadPoolExecutor(max_workers=1) as pool:
         sha = pool.submit(checkpoint_sha256, checkpoint)
-        logits = extract_logits(
-            image_paths,
-            checkpoint,
-            batch_size=batch_size,
-            threads=threads,
-            precision=precision,
-            progress=progress,
-        )
+        with InceptionV4Extractor(
+            checkpoint, batch_size=batch_size, threads=threads, precision=precision
+        ) as extractor:
+            logits = extractor.extract(image_paths, progress=progress)
+            # An empty shard runs nothing: it keeps the precision asked for (the merge does not
+            # compare the provenance of shards without rows).
+            precision = extractor.precision_in_use or precision
     tf, _ = _tf_compat.load()
     attrs = {
         "weights": weights,
@@ -725,21 +770,24 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
 
     The result does not depend on how many shards there are or their order. Refuses file names
     that occur more than once and shards made with different weights, checkpoint or precision;
-    errors name the shards. Attributes shared by all shards are kept.
+    errors name the shards. Attributes shared by all shards are kept. Shards without rows (new
+    images that all failed to read) add nothing, so their provenance is not compared.
     """
     if not shard_paths:
         raise ValueError(f"{out_path}: no feature shards to merge")
     shards = [(Path(p), read_features(p)) for p in shard_paths]
+    with_rows = [(path, shard) for path, shard in shards if shard.filenames] or shards
 
     for key in PROVENANCE_ATTRS:
         seen: dict[str, list[str]] = {}
-        for path, shard in shards:
+        for path, shard in with_rows:
             seen.setdefault(shard.attrs.get(key, "<missing>"), []).append(str(path))
         if len(seen) > 1:
             detail = "; ".join(f"{value!r} in {', '.join(paths)}" for value, paths in seen.items())
             raise ValueError(
                 f"{out_path}: feature shards disagree on '{key}': {detail}. Re-extract them "
-                "with one checkpoint and precision."
+                "with one checkpoint and precision (bfloat16 takes effect only on CPUs with "
+                "AVX-512 BF16 or AMX: on a mixed cluster, use float32)."
             )
 
     owner: dict[str, Path] = {}
@@ -760,11 +808,11 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
     if len(widths) > 1:
         raise ValueError(f"{out_path}: shards have different feature widths {sorted(widths)}")
 
-    first = shards[0][1].attrs
+    first = with_rows[0][1].attrs
     common = {
         key: value
         for key, value in sorted(first.items())
-        if all(shard.attrs.get(key) == value for _, shard in shards)
+        if all(shard.attrs.get(key) == value for _, shard in with_rows)
     }
     merged = Features(
         filenames=[name for _, shard in shards for name in shard.filenames],

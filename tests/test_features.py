@@ -266,6 +266,19 @@ def test_bfloat16_close_to_float32(extractor, demo_checkpoint, sky_images):
     assert relative_error(bf16, fp32) < BFLOAT16_TOLERANCE
 
 
+def test_feature_file_names_the_precision_really_used(demo_checkpoint, sky_images, tmp_path):
+    """bfloat16 is honoured only where the CPU supports it; the file must say which it got."""
+    images = sky_images[:2]
+    for precision in ("float32", "bfloat16"):
+        extract_shard(
+            images, demo_checkpoint, tmp_path / f"{precision}.h5", weights="w", precision=precision
+        )
+    fp32, bf16 = (read_features(tmp_path / f"{p}.h5") for p in ("float32", "bfloat16"))
+    assert fp32.attrs["precision"] == "float32"
+    computed_in_bfloat16 = not np.array_equal(bf16.logits, fp32.logits)
+    assert bf16.attrs["precision"] == ("bfloat16" if computed_in_bfloat16 else "float32")
+
+
 def test_unknown_precision_is_refused(demo_checkpoint, sky_images):
     with pytest.raises(ValueError, match="float16"):
         extract_logits(sky_images[:1], demo_checkpoint, precision="float16")
@@ -318,6 +331,19 @@ def test_merge_keeps_only_common_attributes(tmp_path):
     assert merged.filenames == ["00001_0.png", "00002_0.png"]
     assert "checkpoint" not in merged.attrs
     assert merged.attrs["checkpoint_sha256"] == "ab" * 32
+
+
+def test_merge_ignores_the_provenance_of_empty_shards(tmp_path):
+    """A shard of new images that all failed to read holds no features to disagree with."""
+    a = make_shard(tmp_path / "a.h5", ["00001_0.png"])
+    empty = tmp_path / "empty.h5"
+    write_features(
+        empty,
+        Features([], np.zeros((0, NUM_CLASSES), np.float32), {"precision": "bfloat16"}),
+    )
+    merge_feature_shards([empty, a], tmp_path / "merged.h5")
+    merged = read_features(tmp_path / "merged.h5")
+    assert merged.filenames == ["00001_0.png"] and merged.attrs["precision"] == "float32"
 
 
 def test_merge_refuses_duplicates(tmp_path):
