@@ -358,13 +358,15 @@ def frame_to_oath(
 
 def _write_png(gray: np.ndarray, target: Path, angle: float = 0.0) -> None:
     """Write an 8-bit PNG atomically; rotate it by ``angle`` with oath.rotate when non-zero."""
-    if angle:
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unrotated-") as tmp:
-            unrotated = Path(tmp) / target.name
-            unrotated.write_bytes(encode_png(gray))
-            rotate_image(unrotated, target, angle)  # atomic itself
-    else:
+    if not angle:
         write_bytes(target, encode_png(gray))
+        return
+    unrotated = target.with_name(f".{target.stem}.unrotated.png")
+    try:
+        unrotated.write_bytes(encode_png(gray))
+        rotate_image(unrotated, target, angle)  # writes the target atomically itself
+    finally:
+        unrotated.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------
