@@ -262,15 +262,9 @@ def measure(variant: str, args: argparse.Namespace, images: Path, ckpt: str, out
 
 
 def cpu_description() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs"
+    from oath.features import cpu_model
+
+    return f"{cpu_model()}, {os.cpu_count()} logical CPUs"
 
 
 def main() -> None:

@@ -660,7 +660,7 @@ class InceptionV4Extractor:
                 "precision bfloat16 was asked for, but TensorFlow computes in float32 on this "
                 "CPU (%s): it has no bfloat16 support (AVX-512 BF16 or AMX). The features are "
                 "float32 and say so; this mode is no faster here.",
-                _cpu_model(),
+                cpu_model(),
             )
         return logits
 
@@ -678,7 +678,8 @@ class InceptionV4Extractor:
         return None
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (Linux), to say which machine a figure or a warning is about."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
