@@ -1,24 +1,57 @@
-"""Logging set-up shared by the workflow's script adapters."""
+"""Logging set-up shared by the workflow's script adapters.
+
+The terminal of a run belongs to the user: Snakemake's progress and one line per job from us.
+Everything else a job prints (oath's log records, Python warnings, TensorFlow's C++ start-up
+lines such as ``failed call to cuInit`` on a machine without a GPU) goes to the rule's log file.
+"""
+
+from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import TextIO
+
+_terminal: TextIO | None = None  # the job's original stderr, kept for summary lines
+
+
+def _redirect_output(path: str) -> None:
+    """Point file descriptors 1 and 2 at the log file, so C/C++ libraries write there too."""
+    global _terminal
+    if _terminal is None:
+        _terminal = os.fdopen(os.dup(2), "w", buffering=1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    for target in (1, 2):
+        os.dup2(fd, target)
+    os.close(fd)
 
 
 def log_to_file(path: str) -> None:
-    """Send this job's log records (oath, TensorFlow's Python side) to the rule's log file.
+    """Send this job's log records, warnings and library output to the rule's log file.
 
-    An exception that ends the job is written there too, so the log Snakemake points to says
-    what went wrong (Snakemake prints the traceback only to the terminal).
+    An exception that ends the job is written there in full, and named in one line on the
+    terminal, so the log Snakemake points to says what went wrong.
     """
+    _redirect_output(path)
     logging.basicConfig(
-        filename=path,
+        stream=sys.stderr,
         level=logging.INFO,
         force=True,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    logging.captureWarnings(True)
 
     def log_and_raise(kind, value, traceback):
         logging.getLogger("oath").error("job failed: %s", value, exc_info=(kind, value, traceback))
-        sys.__excepthook__(kind, value, traceback)
+        summary(f"failed: {value} (traceback in {path})")
 
     sys.excepthook = log_and_raise
+
+
+def summary(line: str) -> None:
+    """One line for the user's terminal (and the log); the log alone outside a workflow job."""
+    logging.getLogger("oath").info(line)
+    if _terminal is not None:
+        print(f"oath: {line}", file=_terminal)
