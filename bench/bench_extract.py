@@ -63,7 +63,7 @@ def run_baseline(paths: list[str], checkpoint: str, out: str) -> dict[str, float
 
     tf, _ = _tf_compat.load()
     from oath.featurefile import Features, write_features
-    from oath.features import VARIABLES_COLLECTION, inception_v4_logits, preprocess_image
+    from oath.inception_v4 import VARIABLES_COLLECTION, inception_v4_logits, preprocess_image
 
     stamps: dict[str, float] = {}
     with tf.Graph().as_default():
@@ -150,8 +150,9 @@ def ridge_accuracy(logits: np.ndarray, n_splits: int = 5) -> float:
     The images cycle through the six demo classes (see make_images), so image i has class
     i % 6; splits are the original recipe's, RidgeClassifier(alpha=0.03) on the first 70 %.
     """
-    from oath.data import LABEL_NAMES, make_split
+    from oath.data import LABEL_NAMES
     from oath.ridge import RidgeData, fit_split
+    from oath.splits import make_split
 
     n = logits.shape[0]
     data = RidgeData(
@@ -304,7 +305,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from oath.features import write_random_checkpoint; "
+                "import sys; from oath.checkpoint import write_random_checkpoint; "
                 "write_random_checkpoint(sys.argv[1], seed=1804)",
                 ckpt,
             ],

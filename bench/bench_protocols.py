@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from oath import protocols
-from oath.data import CLASS6_NAMES, make_split, write_split
+from oath.data import CLASS6_NAMES
 from oath.demo import DEMO_STATIONS
 from oath.featurefile import Features, write_features
+from oath.splits import make_split, write_split
 
 
 def synthetic(

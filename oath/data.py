@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from oath.splits import load_split
+
 log = logging.getLogger(__name__)
 
 CLASS6_NAMES = ("arc", "diffuse", "discrete", "cloudy", "moon", "clear")
@@ -30,7 +32,6 @@ LABEL_NAMES = {"class6": CLASS6_NAMES, "class2": CLASS2_NAMES}
 CLASSIFICATION_DIRS = ("classifications", "classification")
 ANGLE_COLUMNS = ("angle", "rotAng")
 REQUIRED_COLUMNS = ("class2", "class6", "picNum", "label")
-SPLIT_SEED = 1804
 
 
 class DatasetError(ValueError):
@@ -167,44 +168,6 @@ def load_classifications(path: str | Path) -> pd.DataFrame:
     table = table.reset_index(drop=True)
     table.attrs.update(found)  # what the loader found, for the workflow to report
     return table
-
-
-def make_split(n_images: int, n_splits: int = 5, seed: int = SPLIT_SEED) -> np.ndarray:
-    """The original split recipe.
-
-    ``np.random.seed(1804); np.argsort(np.random.rand(5, N), axis=1)``
-    """
-    rng = np.random.RandomState(seed)  # same stream as the legacy np.random.seed
-    return np.argsort(rng.rand(n_splits, n_images), axis=1)
-
-
-def write_split(path: str | Path, split: np.ndarray) -> None:
-    """Write a split file as the published one: comma-separated integers, one split per row."""
-    np.savetxt(path, split, fmt="%d", delimiter=",")
-
-
-def load_split(path: str | Path, n_images: int) -> np.ndarray:
-    """Read a split file and check that each row is a permutation of 0..N-1."""
-    path = Path(path)
-    try:
-        split = np.loadtxt(path, delimiter=",", ndmin=2, comments="#")
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a comma-separated table of integers ({exc}).") from exc
-    if split.size == 0:
-        raise DatasetError(f"{path}: empty split file; delete it to have the original one made.")
-    if np.any(split % 1 != 0):
-        raise DatasetError(f"{path}: split indices must be whole numbers.")
-    split = split.astype(np.int64)
-    expected = np.arange(n_images)
-    for row, indices in enumerate(split, start=1):
-        if indices.size != n_images or not np.array_equal(np.sort(indices), expected):
-            raise DatasetError(
-                f"{path}: row {row} is not a permutation of 0..{n_images - 1} "
-                f"({indices.size} entries for {n_images} images). The split must match "
-                "classifications.csv row for row; delete the file to have the original recipe "
-                "(seed 1804) write one."
-            )
-    return split
 
 
 def load_dataset(root: str | Path, *, check_images: bool = True) -> Dataset:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from oath.atomic import write_bytes
-from oath.data import CLASS6_NAMES, image_name, make_split, write_split
+from oath.data import CLASS6_NAMES, image_name
+from oath.splits import make_split, write_split
 
 log = logging.getLogger(__name__)
 

@@ -32,15 +32,15 @@ import sklearn
 from sklearn.linear_model import RidgeClassifier
 
 from oath.atomic import atomic_path
-from oath.data import LABEL_NAMES, load_classifications, load_split
-from oath.featurefile import Features, read_features, write_features
-from oath.ridge import RidgeInputError, aligned_logits
-from oath.themis import STATUS_OK, ok_images, read_manifest, write_manifest
+from oath.data import LABEL_NAMES, load_classifications
+from oath.featurefile import MODEL_ATTRS, Features, aligned_logits, read_features, write_features
+from oath.ridge import class_scores
+from oath.splits import TRAIN_FRACTION, load_split, train_test_rows
+from oath.themis import STATUS_OK, ok_images, read_prepared_table, write_prepared_table
 
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "oath-ridge-model/1"
-FEATURE_ATTRS = ("weights", "checkpoint", "checkpoint_sha256", "precision", "preprocessing")
 
 
 class ModelError(ValueError):
@@ -80,17 +80,32 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
-def _aligned_features(
-    features: str, table: pd.DataFrame, classifications: str
-) -> tuple[np.ndarray, dict[str, str]]:
-    """Feature rows in table order (matched by picNum) and the feature file's attributes."""
-    feats = read_features(features)
-    table_pics = table["picNum"].to_numpy(dtype=np.int64)
-    try:
-        X = aligned_logits(features, feats, table_pics, classifications)
-    except RidgeInputError as exc:
-        raise ModelError(str(exc)) from None
-    return X, feats.attrs
+def _training_rows(
+    table: pd.DataFrame, split_file: str | None, split: int | None, train_fraction: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Table rows to train on (all, or the training part of one split) and how they were chosen."""
+    n_images = len(table)
+    if split is None:
+        rows = np.arange(n_images)
+        training: dict[str, Any] = {"images": "all labelled images"}
+    else:
+        if split_file is None:
+            raise ModelError(f"split {split} asked for but no split file given.")
+        split_rows = load_split(split_file, n_images)
+        rows, _ = train_test_rows(split_rows, split, train_fraction, str(split_file))
+        training = {
+            "images": f"training part of split {split}",
+            "split_file": str(split_file),
+            "split": int(split),
+            "train_fraction": float(train_fraction),
+        }
+    train_pics = table["picNum"].to_numpy(dtype=np.int64)[rows]
+    training.update(
+        n_train=int(len(rows)),
+        n_labelled=int(n_images),
+        train_picnums_sha256=hashlib.sha256(np.sort(train_pics).tobytes()).hexdigest(),
+    )
+    return rows, training
 
 
 def train_model(
@@ -102,7 +117,7 @@ def train_model(
     *,
     split_file: str | None = None,
     split: int | None = None,
-    train_fraction: float = 0.7,
+    train_fraction: float = TRAIN_FRACTION,
     provenance: Mapping[str, Any] | None = None,
 ) -> None:
     """Fit ``RidgeClassifier(alpha)`` per label set and save it to ``out`` (see module doc).
@@ -122,36 +137,9 @@ def train_model(
     if not alpha > 0:
         raise ModelError(f"alpha must be positive, not {alpha}.")
     table = load_classifications(classifications)
-    X, attrs = _aligned_features(features, table, classifications)
-    n_images = len(table)
-    if split is None:
-        rows = np.arange(n_images)
-        training: dict[str, Any] = {"images": "all labelled images"}
-    else:
-        if split_file is None:
-            raise ModelError(f"split {split} asked for but no split file given.")
-        if not 0.0 < train_fraction < 1.0:
-            raise ModelError(f"train_fraction must lie between 0 and 1, not {train_fraction}.")
-        split_rows = load_split(split_file, n_images)
-        if not 0 <= split < split_rows.shape[0]:
-            raise ModelError(
-                f"{split_file}: split {split} asked for, the file has rows 0.."
-                f"{split_rows.shape[0] - 1}."
-            )
-        n_train = int(round(train_fraction * n_images))
-        rows = split_rows[split][:n_train]
-        training = {
-            "images": f"training part of split {split}",
-            "split_file": str(split_file),
-            "split": int(split),
-            "train_fraction": float(train_fraction),
-        }
-    train_pics = table["picNum"].to_numpy(dtype=np.int64)[rows]
-    training.update(
-        n_train=int(len(rows)),
-        n_labelled=int(n_images),
-        train_picnums_sha256=hashlib.sha256(np.sort(train_pics).tobytes()).hexdigest(),
-    )
+    feats = read_features(features)
+    X = aligned_logits(features, feats, table["picNum"].to_numpy(dtype=np.int64), classifications)
+    rows, training = _training_rows(table, split_file, split, train_fraction)
     label_models: dict[str, LabelModel] = {}
     class_counts: dict[str, dict[str, int]] = {}
     for name in labels:
@@ -180,7 +168,7 @@ def train_model(
         "features": {
             "path": str(features),
             "n_features": int(X.shape[1]),
-            **{key: attrs.get(key) for key in FEATURE_ATTRS},
+            **{key: feats.attrs.get(key) for key in MODEL_ATTRS},
         },
         "versions": {
             "sklearn": sklearn.__version__,
@@ -195,7 +183,7 @@ def train_model(
         "trained %s on %d of %d labelled images (alpha %g) -> %s",
         ", ".join(labels),
         len(rows),
-        n_images,
+        len(table),
         alpha,
         out,
     )
@@ -287,16 +275,6 @@ def score_column(labels: str, class_name: str) -> str:
     return f"{labels}_score_{class_name.replace(' ', '_')}"
 
 
-def class_scores(lm: LabelModel, scores: np.ndarray) -> np.ndarray:
-    """Scores as one column per class of the label set (two classes: ``[-d, d]``; unseen: NaN)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    full = np.full((scores.shape[0], len(lm.class_names)), np.nan)
-    if scores.ndim == 1:
-        scores = np.column_stack([-scores, scores])
-    full[:, np.asarray(lm.classes, dtype=np.intp)] = scores
-    return full
-
-
 def _check_features_match(model: Model, attrs: Mapping[str, str], features: str) -> None:
     trained = model.provenance.get("features", {})
     ours, theirs = trained.get("checkpoint_sha256"), attrs.get("checkpoint_sha256")
@@ -335,7 +313,7 @@ def classify_to_csv(features: str, manifest: str, model: str, out_csv: str) -> N
     """
     fitted = load_model(model)
     feats = read_features(features)
-    table = read_manifest(manifest)
+    table = read_prepared_table(manifest)
     _check_features_match(fitted, feats.attrs, features)
     row_of = {name: i for i, name in enumerate(feats.filenames)}
     ok = (table["status"] == STATUS_OK).to_numpy()
@@ -362,7 +340,7 @@ def classify_to_csv(features: str, manifest: str, model: str, out_csv: str) -> N
             pred = predictions[name]
             number[use] = pred.classes[picked]
             label[use] = [pred.names[i] for i in picked]
-            full[use] = class_scores(lm, pred.scores[picked])
+            full[use] = class_scores(pred.scores[picked], lm.classes, len(lm.class_names))
         out[name] = number
         out[f"{name}_name"] = label.to_numpy()
         for k, class_name in enumerate(lm.class_names):
@@ -518,11 +496,6 @@ def contact_sheet(csv: str, out_png: str, per_class: int = 4) -> None:
     fig.savefig(out_png, dpi=90)
 
 
-def model_summary(path: str | Path) -> str:
-    """The provenance of a model file as indented JSON text (for logs and reports)."""
-    return json.dumps(load_model(path).provenance, indent=1, sort_keys=True)
-
-
 def extract_prepared(
     manifest: str,
     checkpoint: str,
@@ -538,7 +511,8 @@ def extract_prepared(
     A shard whose every input failed still gets a (0-row) feature file with the provenance, so
     the merge sees one file per shard and the failures stay listed in the manifest.
     """
-    from oath.features import checkpoint_sha256, extract_shard
+    from oath.checkpoint import checkpoint_sha256
+    from oath.features import extract_shard
 
     images = ok_images(manifest)
     if images:
@@ -568,10 +542,10 @@ def classify_shards_to_csv(
     """:func:`classify_to_csv` over several prepared shards (features and manifests in pairs)."""
     from oath.features import merge_feature_shards
 
-    tables = [read_manifest(m) for m in manifests]
+    tables = [read_prepared_table(m) for m in manifests]
     with tempfile.TemporaryDirectory(dir=Path(out_csv).parent) as tmp:
         merged_features = str(Path(tmp) / "features.h5")
         merged_manifest = str(Path(tmp) / "manifest.csv")
         merge_feature_shards(list(features), merged_features)
-        write_manifest(pd.concat(tables, ignore_index=True), merged_manifest)
+        write_prepared_table(pd.concat(tables, ignore_index=True), merged_manifest)
         classify_to_csv(merged_features, merged_manifest, model, out_csv)

@@ -67,9 +67,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from oath.data import LABEL_NAMES, load_classifications, load_split
-from oath.featurefile import read_features
-from oath.ridge import RidgeInputError, aligned_logits, write_json
+from oath.data import LABEL_NAMES, load_classifications
+from oath.featurefile import AlignmentError, aligned_logits, read_features
+from oath.ridge import write_json
+from oath.splits import load_split
 
 log = logging.getLogger(__name__)
 
@@ -761,7 +762,7 @@ def load_inputs(
     pic_nums = table["picNum"].to_numpy(dtype=np.int64)
     try:
         X = np.ascontiguousarray(aligned_logits(features, feats, pic_nums, classifications))
-    except RidgeInputError as exc:
+    except AlignmentError as exc:
         raise ProtocolInputError(str(exc)) from None
     split_rows = load_split(split_file, len(pic_nums))
     origins = None

@@ -32,13 +32,12 @@ from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from oath import atomic
-from oath.data import LABEL_NAMES, load_classifications, load_split, pic_num_of
-from oath.featurefile import Features, read_features
+from oath.data import LABEL_NAMES, load_classifications
+from oath.featurefile import MAKING_ATTRS, RESULT_ATTRS, aligned_logits, read_features
+from oath.splits import SPLIT_SEED, load_split, train_test_rows
 
 log = logging.getLogger(__name__)
 
-PROVENANCE_ATTRS = ("weights", "checkpoint", "checkpoint_sha256", "precision")
-SWEEP_SEED = 1804  # shuffles the CV folds inside each training part; fixed so reruns agree
 SCORE_DIGITS = 6  # decimals kept of the decision scores in the JSON (display only)
 
 
@@ -70,70 +69,13 @@ def check_labels(labels: str) -> tuple[str, ...]:
     return tuple(LABEL_NAMES[labels])
 
 
-def _preview(values: Sequence[Any], limit: int = 5) -> str:
-    shown = ", ".join(str(v) for v in list(values)[:limit])
-    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
-
-
-def aligned_logits(
-    features: str, feats: Features, pic_nums: np.ndarray, classifications: str
-) -> np.ndarray:
-    """Feature rows in the table's order, matched by picNum, after checking they fit.
-
-    Raises :class:`RidgeInputError` naming the files when picNums repeat, features and table
-    describe different images, or the Logits hold NaN or infinite values.
-    """
-    try:
-        feature_pics = np.array([pic_num_of(name) for name in feats.filenames], dtype=np.int64)
-    except ValueError as exc:
-        raise RidgeInputError(
-            f"{features}: a file name does not start with a picNum ({exc}); the features must "
-            "come from images named {picNum:05d}_{angle}.png."
-        ) from exc
-    unique, counts = np.unique(feature_pics, return_counts=True)
-    repeated = unique[counts > 1].tolist()
-    if repeated:
-        raise RidgeInputError(
-            f"{features}: picNum(s) {_preview(repeated)} occur in more than one row. "
-            "Delete the feature file so the workflow extracts it again from one image per picNum."
-        )
-    only_features = sorted(set(feature_pics.tolist()) - set(pic_nums.tolist()))
-    only_table = sorted(set(pic_nums.tolist()) - set(feature_pics.tolist()))
-    if len(feature_pics) != len(pic_nums) or only_features or only_table:
-        detail = []
-        if only_table:
-            detail.append(f"picNum(s) {_preview(only_table)} have labels but no features")
-        if only_features:
-            detail.append(f"picNum(s) {_preview(only_features)} have features but no labels")
-        raise RidgeInputError(
-            f"{features} has {len(feature_pics)} feature rows but {classifications} has "
-            f"{len(pic_nums)} image rows; {'; '.join(detail) or 'the picNums differ'}. "
-            "Features and labels must describe the same images: extract the features again "
-            "for this classifications.csv (delete the feature file to have the workflow redo it)."
-        )
-
-    row_of = {int(p): i for i, p in enumerate(feature_pics)}
-    order = np.array([row_of[int(p)] for p in pic_nums], dtype=np.int64)
-    X = feats.logits if np.array_equal(order, np.arange(len(order))) else feats.logits[order]
-
-    finite = np.isfinite(X).all(axis=1)
-    if not finite.all():
-        bad = [feats.filenames[order[i]] for i in np.flatnonzero(~finite)]
-        raise RidgeInputError(
-            f"{features}: NaN or infinite Logits in {len(bad)} row(s): {_preview(bad)}. "
-            "Extraction went wrong for those images; delete the feature file (or the shard that "
-            "holds them) so the workflow extracts them again."
-        )
-
-    return X
-
-
 def load_ridge_data(features: str, classifications: str, split_file: str, labels: str) -> RidgeData:
     """Read the three inputs, align features to the table by picNum and check everything.
 
-    Raises :class:`RidgeInputError` when features and table disagree (row counts, picNums) or
-    the features hold NaN or infinite values; ``DatasetError`` and ``FeatureFileError`` (both
-    ``ValueError``) come through from the readers for malformed files. Messages name the file.
+    Raises ``AlignmentError`` when features and table disagree (row counts, picNums) or the
+    features hold NaN or infinite values; ``DatasetError``, ``FeatureFileError`` and
+    ``SplitError`` (all ``ValueError``) come through from the readers for malformed files.
+    Messages name the file.
     """
     class_names = check_labels(labels)
     table = load_classifications(classifications)
@@ -143,7 +85,7 @@ def load_ridge_data(features: str, classifications: str, split_file: str, labels
     X = aligned_logits(features, feats, pic_nums, classifications)
 
     split = load_split(split_file, len(pic_nums))
-    provenance: dict[str, Any] = {key: feats.attrs.get(key) for key in PROVENANCE_ATTRS}
+    provenance: dict[str, Any] = {key: feats.attrs.get(key) for key in RESULT_ATTRS}
     provenance.update(
         features=str(features),
         classifications=str(classifications),
@@ -169,50 +111,23 @@ def load_ridge_data(features: str, classifications: str, split_file: str, labels
     )
 
 
-def n_train_of(n_images: int, train_fraction: float) -> int:
-    """Training-set size as the original script computes it: ``round(train_fraction * N)``."""
-    if not 0.0 < train_fraction < 1.0:
-        raise RidgeInputError(f"train_fraction must lie between 0 and 1, not {train_fraction}.")
-    n_train = int(round(train_fraction * n_images))
-    if n_train < 1 or n_train >= n_images:
-        raise RidgeInputError(
-            f"train_fraction {train_fraction} of {n_images} images leaves an empty training or "
-            "test set; use more images or another fraction."
-        )
-    return n_train
-
-
-def split_indices(
-    data: RidgeData, split: int, train_fraction: float, split_file: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test table rows of split row ``split`` (0-based)."""
-    n_rows = data.split.shape[0]
-    if not 0 <= split < n_rows:
-        raise RidgeInputError(
-            f"{split_file}: split {split} asked for, but the file has {n_rows} row(s) "
-            f"(splits 0..{n_rows - 1}). Lower ridge.n_splits in the config or use a split file "
-            "with more rows."
-        )
-    n_train = n_train_of(data.split.shape[1], train_fraction)
-    row = data.split[split]
-    return row[:n_train], row[n_train:]
-
-
 # --------------------------------------------------------------------------------------------
 # One split
 # --------------------------------------------------------------------------------------------
-def class_scores(clf: RidgeClassifier, X: np.ndarray, n_classes: int) -> np.ndarray:
-    """Decision scores, one column per class of the label set.
+def class_scores(decision: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Decision scores as one column per class of the label set.
 
-    For two classes sklearn returns one value ``d`` (for class 1); we store ``[-d, d]``, which is
-    what a one-vs-rest ridge with both target columns gives. Classes absent from the training
-    part get ``-inf`` (never predicted).
+    ``decision`` is what ``RidgeClassifier.decision_function`` gives for the classes seen in
+    training (``classes``, sklearn's ``classes_``). For two classes that is one value ``d`` (for
+    class 1); we give ``[-d, d]``, what a one-vs-rest ridge with both target columns gives.
+    Classes absent from training get NaN (never predicted; written as null in JSON, empty in
+    CSV).
     """
-    raw = np.asarray(clf.decision_function(X), dtype=np.float64)
-    if raw.ndim == 1:
-        raw = np.column_stack([-raw, raw])
-    scores = np.full((X.shape[0], n_classes), -np.inf)
-    scores[:, np.asarray(clf.classes_, dtype=np.int64)] = raw
+    decision = np.asarray(decision, dtype=np.float64)
+    if decision.ndim == 1:
+        decision = np.column_stack([-decision, decision])
+    scores = np.full((decision.shape[0], n_classes), np.nan)
+    scores[:, np.asarray(classes, dtype=np.intp)] = decision
     return scores
 
 
@@ -243,14 +158,14 @@ def fit_split(
     data: RidgeData, split: int, labels: str, alpha: float, train_fraction: float, split_file: str
 ) -> dict[str, Any]:
     """Fit ``RidgeClassifier(alpha)`` on one split's training part and score its test part."""
-    train, test = split_indices(data, split, train_fraction, split_file)
+    train, test = train_test_rows(data.split, split, train_fraction, split_file)
     X, y = data.X, data.y
     clf = RidgeClassifier(alpha=alpha).fit(X[train], y[train])
     accuracy = clf.score(X[test], y[test])  # the original's number, computed the same way
     predicted = clf.predict(X[test])
     n_classes = len(data.class_names)
     matrix = confusion_matrix(y[test], predicted, labels=list(range(n_classes)))
-    scores = class_scores(clf, X[test], n_classes)
+    scores = class_scores(clf.decision_function(X[test]), clf.classes_, n_classes)
     missing = sorted(set(range(n_classes)) - {int(c) for c in clf.classes_})
     if missing:
         log.warning(
@@ -350,7 +265,7 @@ def aggregate(split_results: list[dict[str, Any]]) -> dict[str, Any]:
         values = {json.dumps(r[key]) for r in split_results}
         if len(values) > 1:
             raise RidgeInputError(f"split results disagree on {key!r}: {sorted(values)}.")
-    for key in ("features", "weights", "checkpoint_sha256", "precision"):
+    for key in ("features", *MAKING_ATTRS):
         values = {str(r["provenance"].get(key)) for r in split_results}
         if len(values) > 1:
             raise RidgeInputError(
@@ -408,7 +323,7 @@ def sweep_alpha(
 ) -> dict[str, Any]:
     """Cross-validated accuracy per alpha inside the training part of each of the first splits.
 
-    Folds come from ``StratifiedKFold(folds, shuffle=True, random_state=SWEEP_SEED)`` on the
+    Folds come from ``StratifiedKFold(folds, shuffle=True, random_state=SPLIT_SEED)`` on the
     training rows of each split (plain ``KFold`` when no class has ``folds`` training images,
     as in tiny test data sets) and are the same for every alpha. The test rows are not read.
     ``best_alpha`` has the highest mean CV accuracy; ties go to the smallest alpha.
@@ -421,11 +336,11 @@ def sweep_alpha(
         raise RidgeInputError(f"at least 2 CV folds are needed, got {folds}.")
     if n_splits < 1:
         raise RidgeInputError(f"n_splits must be at least 1, got {n_splits}.")
-    stratified = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SWEEP_SEED)
-    plain = KFold(n_splits=folds, shuffle=True, random_state=SWEEP_SEED)
+    stratified = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SPLIT_SEED)
+    plain = KFold(n_splits=folds, shuffle=True, random_state=SPLIT_SEED)
     per_alpha: list[list[float]] = [[] for _ in alphas]
     for split in range(n_splits):
-        train, _ = split_indices(data, split, train_fraction, split_file)
+        train, _ = train_test_rows(data.split, split, train_fraction, split_file)
         X_train, y_train = data.X[train], data.y[train]  # the test part stops here
         if len(train) < folds:
             raise RidgeInputError(
@@ -477,7 +392,7 @@ def sweep_alpha(
         "n_splits": int(n_splits),
         "folds": int(folds),
         "cv": (
-            f"StratifiedKFold(n_splits={folds}, shuffle=True, random_state={SWEEP_SEED}) "
+            f"StratifiedKFold(n_splits={folds}, shuffle=True, random_state={SPLIT_SEED}) "
             "on the training part of each split (plain KFold where no class has that many "
             "training images); test parts unused"
         ),

@@ -515,18 +515,20 @@ def prepare_images(
         n_failed_files,
     )
     if manifest is not None:
-        write_manifest(table, manifest)
+        write_prepared_table(table, manifest)
     return table
 
 
-def write_manifest(table: pd.DataFrame, path: str | Path) -> None:
-    """Write a manifest CSV atomically."""
+def write_prepared_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write the table of prepared frames (one row per input frame, ``MANIFEST_COLUMNS``) as
+    the shard's manifest CSV, atomically."""
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a manifest CSV written by :func:`prepare_images` (empty cells as empty strings)."""
+def read_prepared_table(path: str | Path) -> pd.DataFrame:
+    """Read the table of prepared frames that :func:`prepare_images` wrote as a shard's
+    manifest CSV (empty cells as empty strings)."""
     path = Path(path)
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -541,5 +543,5 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 def ok_images(manifest: str | Path) -> list[str]:
     """The PNGs of a manifest that were written (status ``ok``), in manifest order."""
-    table = read_manifest(manifest)
+    table = read_prepared_table(manifest)
     return table.loc[table["status"] == STATUS_OK, "png"].tolist()

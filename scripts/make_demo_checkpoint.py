@@ -1,7 +1,7 @@
 """Adapter for rule make_demo_checkpoint: deterministic random Inception-v4 weights."""
 
+from oath.checkpoint import write_random_checkpoint
 from oath.config import checkpoint_prefix
-from oath.features import write_random_checkpoint
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])

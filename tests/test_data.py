@@ -9,11 +9,10 @@ from oath.data import (
     DatasetError,
     load_classifications,
     load_dataset,
-    load_split,
-    make_split,
     pic_num_of,
     rotated_name,
 )
+from oath.splits import SplitError, load_split, make_split
 
 
 def csv_path(root):
@@ -116,13 +115,13 @@ def test_split_row_that_is_not_a_permutation_names_file_and_row(dataset):
     third[0] = third[1]  # one index twice, another missing
     rows[2] = ",".join(third)
     split_file.write_text("\n".join(rows) + "\n")
-    with pytest.raises(DatasetError, match=r"train_test_split\.csv: row 3 is not a permutation"):
+    with pytest.raises(SplitError, match=r"train_test_split\.csv: row 3 is not a permutation"):
         load_dataset(dataset)
 
 
 def test_split_with_wrong_length_is_refused(dataset):
     split_file = dataset / "classifications" / "train_test_split.csv"
-    with pytest.raises(DatasetError, match="row 1 is not a permutation of 0..29"):
+    with pytest.raises(SplitError, match="row 1 is not a permutation of 0..29"):
         load_split(split_file, 30)
 
 

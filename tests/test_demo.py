@@ -7,8 +7,9 @@ import hashlib
 import numpy as np
 from wand.image import Image
 
-from oath.data import load_dataset, load_split
+from oath.data import load_dataset
 from oath.demo import DRAW, _Sky, demo_origins, demo_table, draw_sky, write_demo_dataset
+from oath.splits import load_split
 
 
 def digest(root):

@@ -1,4 +1,5 @@
-"""Tests for oath.features: Inception-v4 parity, checkpoints, extraction errors, shard merging.
+"""Tests for oath.features, oath.checkpoint and oath.inception_v4: Inception-v4 parity,
+checkpoints, extraction errors, shard merging.
 
 The parity test needs ../shared/fixtures/inception_v4 beside the checkout and skips without it;
 everything else runs on the demo checkpoint that oath writes itself. Graphs and checkpoints are
@@ -16,22 +17,22 @@ import numpy as np
 import pytest
 
 from oath import _tf_compat
+from oath.checkpoint import (
+    CheckpointError,
+    check_checkpoint,
+    checkpoint_sha256,
+    write_random_checkpoint,
+)
 from oath.demo import draw_sky, encode_png
 from oath.featurefile import Features, read_features, write_features
 from oath.features import (
-    NUM_CLASSES,
-    PREPROCESSING,
-    CheckpointError,
     ImageError,
     InceptionV4Extractor,
-    check_checkpoint,
-    checkpoint_sha256,
     extract_logits,
     extract_shard,
     merge_feature_shards,
-    model_variables,
-    write_random_checkpoint,
 )
+from oath.inception_v4 import NUM_CLASSES, PREPROCESSING, model_variables
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "inception_v4"
 PARITY_TOLERANCE = 1e-4  # relative L2 error against the reference TF-slim Logits
@@ -96,7 +97,7 @@ def fixture_checkpoint(fixture_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_checkpoint(tmp_path_factory) -> Path:
     prefix = tmp_path_factory.mktemp("demo_ckpt") / "inception_v4"
-    write_random_checkpoint(prefix, seed=1804)
+    write_random_checkpoint(prefix)  # the default seed: the fixture's, so the two must agree
     return prefix
 
 
@@ -151,7 +152,8 @@ def test_network_variables_match_published_checkpoint(fixture_dir):
 
 
 def test_demo_checkpoint_equals_fixture_checkpoint(fixture_checkpoint, demo_checkpoint):
-    """Seed 1804 writes byte for byte the checkpoint the reference Logits were computed with."""
+    """The default seed writes byte for byte the checkpoint the reference Logits were computed
+    with (the fixture's make_checkpoint.py --seed 1804)."""
     assert checkpoint_sha256(demo_checkpoint) == checkpoint_sha256(fixture_checkpoint)
 
 
@@ -209,7 +211,7 @@ def test_v1_single_file_checkpoint(demo_checkpoint, extractor, sky_images, tmp_p
 # ------------------------------------------------------------------------------------------
 def test_write_random_checkpoint_is_deterministic(demo_checkpoint, tmp_path):
     again = tmp_path / "again" / "inception_v4"
-    write_random_checkpoint(again, seed=1804)
+    write_random_checkpoint(again, seed=1804)  # the seed given explicitly: same file
     assert checkpoint_sha256(again) == checkpoint_sha256(demo_checkpoint)
     check_checkpoint(again)
     files = sorted(p.name for p in again.parent.iterdir())

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import RidgeClassifier
 
-from oath.data import CLASS6_NAMES, load_classifications, make_split, write_split
+from oath.data import CLASS6_NAMES, load_classifications
 from oath.demo import encode_png
 from oath.featurefile import Features, read_features, write_features
 from oath.predict import (
@@ -24,7 +24,8 @@ from oath.predict import (
     score_column,
     train_model,
 )
-from oath.themis import write_manifest
+from oath.splits import make_split, write_split
+from oath.themis import write_prepared_table
 
 N_PER_CLASS = 12
 N_FEATURES = 1001
@@ -144,7 +145,7 @@ def new_images(root: Path, X_new: np.ndarray, attrs: dict) -> tuple[Path, Path]:
     manifest = root / "manifest.csv"
     table = pd.DataFrame(rows)
     table["frame"] = table["frame"].astype("Int64")
-    write_manifest(table, manifest)
+    write_prepared_table(table, manifest)
     return features, manifest
 
 

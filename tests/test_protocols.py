@@ -12,10 +12,11 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import recall_score
 
 from oath import protocols
-from oath.data import CLASS6_NAMES, make_split, write_split
+from oath.data import CLASS6_NAMES
 from oath.demo import demo_origins, demo_table
 from oath.featurefile import Features, write_features
 from oath.protocols import ProtocolInputError
+from oath.splits import make_split, write_split
 
 N_IMAGES, N_FEATURES, N_NIGHTS = 120, 20, 15
 STATIONS = ("fsmi", "gill", "rank")

@@ -14,8 +14,8 @@ import pytest
 from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import confusion_matrix
 
-from oath.data import CLASS6_NAMES, DatasetError, make_split, write_split
-from oath.featurefile import Features, write_features
+from oath.data import CLASS6_NAMES
+from oath.featurefile import AlignmentError, Features, write_features
 from oath.ridge import (
     RidgeInputError,
     aggregate,
@@ -24,6 +24,7 @@ from oath.ridge import (
     printed_line,
     sweep_alpha_to_file,
 )
+from oath.splits import SplitError, make_split, write_split
 
 N_IMAGES = 60
 N_FEATURES = 12
@@ -193,7 +194,7 @@ def fit_one(paths, tmp_path, split=0):
 
 def test_length_mismatch_names_file(inputs, tmp_path):
     damage_features(inputs["features"], lambda n, x: (n[:-1], x[:-1]))
-    with pytest.raises(RidgeInputError, match="auroral_feat.h5 has 59 feature rows") as err:
+    with pytest.raises(AlignmentError, match="auroral_feat.h5 has 59 feature rows") as err:
         fit_one(inputs, tmp_path)
     assert "classifications.csv has 60" in str(err.value)
     assert "picNum(s) 60 have labels but no features" in str(err.value)
@@ -201,7 +202,7 @@ def test_length_mismatch_names_file(inputs, tmp_path):
 
 def test_picnum_mismatch_names_file(inputs, tmp_path):
     damage_features(inputs["features"], lambda n, x: (["00099_1.png"] + n[1:], x))
-    with pytest.raises(RidgeInputError, match="auroral_feat.h5.*99 have features but no labels"):
+    with pytest.raises(AlignmentError, match="auroral_feat.h5.*99 have features but no labels"):
         fit_one(inputs, tmp_path)
 
 
@@ -212,19 +213,19 @@ def test_non_finite_features_name_file(inputs, tmp_path, bad):
         return names, logits
 
     damage_features(inputs["features"], edit)
-    with pytest.raises(RidgeInputError, match=r"auroral_feat.h5: NaN or infinite.*00008_"):
+    with pytest.raises(AlignmentError, match=r"auroral_feat.h5: NaN or infinite.*00008_"):
         fit_one(inputs, tmp_path)
     assert not (tmp_path / "r.json").exists()
 
 
 def test_split_out_of_range_names_file(inputs, tmp_path):
-    with pytest.raises(RidgeInputError, match=r"train_test_split.csv: split 5 .* 5 row"):
+    with pytest.raises(SplitError, match=r"train_test_split.csv: split 5 .* 5 row"):
         fit_one(inputs, tmp_path, split=5)
 
 
 def test_split_file_for_other_n_names_file(inputs, tmp_path):
     write_split(inputs["split_file"], make_split(N_IMAGES - 1, 5))
-    with pytest.raises(DatasetError, match=r"train_test_split.csv: row 1 is not a permutation"):
+    with pytest.raises(SplitError, match=r"train_test_split.csv: row 1 is not a permutation"):
         fit_one(inputs, tmp_path)
 
 

@@ -21,7 +21,7 @@ from oath.themis import (
     prepare_images,
     read_frames,
     read_gray8,
-    read_manifest,
+    read_prepared_table,
 )
 
 pytest.importorskip("pyucalgarysrs")
@@ -198,7 +198,7 @@ def test_prepare_images_manifest(tmp_path, raw_frames):
     assert np.abs(read_gray8(jpg["png"].iloc[0]).astype(int) - 90).max() <= 2
     assert by_name["notes.txt"]["status"].iloc[0].startswith("failed: unsupported")
 
-    again = read_manifest(tmp_path / "manifest.csv")
+    again = read_prepared_table(tmp_path / "manifest.csv")
     assert again["status"].tolist() == manifest["status"].tolist()
     assert (
         ok_images(tmp_path / "manifest.csv")
