@@ -84,13 +84,8 @@ def find_classifications(root: Path) -> Path:
     )
 
 
-def load_classifications(path: str | Path) -> pd.DataFrame:
-    """Read classifications.csv, skipping '#' comment lines and blank lines, whatever their count.
-
-    Returns columns class2, class6, picNum, label, angle; ``angle`` keeps the text as written
-    because it is part of the published rotated file names.
-    """
-    path = Path(path)
+def _data_lines(path: Path) -> tuple[list[str], list[int]]:
+    """The lines of a CSV that are neither '#' comments nor blank, and their 1-based numbers."""
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -104,6 +99,17 @@ def load_classifications(path: str | Path) -> pd.DataFrame:
         line_numbers.append(number)
     if not kept:
         raise DatasetError(f"{path}: no header line after the comment block.")
+    return kept, line_numbers
+
+
+def load_classifications(path: str | Path) -> pd.DataFrame:
+    """Read classifications.csv, skipping '#' comment lines and blank lines, whatever their count.
+
+    Returns columns class2, class6, picNum, label, angle; ``angle`` keeps the text as written
+    because it is part of the published rotated file names.
+    """
+    path = Path(path)
+    kept, line_numbers = _data_lines(path)
     table = pd.read_csv(io.StringIO("\n".join(kept)), dtype=str, skipinitialspace=True)
     table.columns = [c.strip() for c in table.columns]
     angle_column = next((c for c in ANGLE_COLUMNS if c in table.columns), None)

@@ -312,6 +312,34 @@ def aggregate(split_results: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Alpha sweep on the training parts
 # --------------------------------------------------------------------------------------------
+def _cv_folds(
+    X_train: np.ndarray, y_train: np.ndarray, n_classes: int, folds: int, split: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The sweep's CV folds of one training part: stratified, or plain ``KFold`` when no class
+    has ``folds`` training images (tiny test data sets)."""
+    counts = np.bincount(y_train, minlength=n_classes)
+    cv: StratifiedKFold | KFold = StratifiedKFold(
+        n_splits=folds, shuffle=True, random_state=SPLIT_SEED
+    )
+    if counts.max() < folds:
+        cv = KFold(n_splits=folds, shuffle=True, random_state=SPLIT_SEED)
+        log.warning(
+            "split %d: no class has %d training images (%s); plain KFold instead of "
+            "stratified folds",
+            split,
+            folds,
+            counts.tolist(),
+        )
+    elif counts[counts > 0].min() < folds:
+        log.warning(
+            "split %d: a class has fewer training images (%s) than CV folds (%d)",
+            split,
+            counts.tolist(),
+            folds,
+        )
+    return list(cv.split(X_train, y_train))
+
+
 def sweep_alpha(
     data: RidgeData,
     labels: str,
@@ -336,8 +364,6 @@ def sweep_alpha(
         raise RidgeInputError(f"at least 2 CV folds are needed, got {folds}.")
     if n_splits < 1:
         raise RidgeInputError(f"n_splits must be at least 1, got {n_splits}.")
-    stratified = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SPLIT_SEED)
-    plain = KFold(n_splits=folds, shuffle=True, random_state=SPLIT_SEED)
     per_alpha: list[list[float]] = [[] for _ in alphas]
     for split in range(n_splits):
         train, _ = train_test_rows(data.split, split, train_fraction, split_file)
@@ -347,25 +373,7 @@ def sweep_alpha(
                 f"{split_file}: split {split} has {len(train)} training images, fewer than the "
                 f"{folds} CV folds of the alpha sweep; lower ridge.sweep_folds."
             )
-        counts = np.bincount(y_train, minlength=len(data.class_names))
-        cv = stratified
-        if counts.max() < folds:
-            cv = plain
-            log.warning(
-                "split %d: no class has %d training images (%s); plain KFold instead of "
-                "stratified folds",
-                split,
-                folds,
-                counts.tolist(),
-            )
-        elif counts[counts > 0].min() < folds:
-            log.warning(
-                "split %d: a class has fewer training images (%s) than CV folds (%d)",
-                split,
-                counts.tolist(),
-                folds,
-            )
-        fold_indices = list(cv.split(X_train, y_train))
+        fold_indices = _cv_folds(X_train, y_train, len(data.class_names), folds, split)
         for a, alpha in enumerate(alphas):
             scores = [
                 RidgeClassifier(alpha=alpha)

@@ -422,6 +422,18 @@ def _unique_name(stem: str, used: set[str]) -> str:
     return name
 
 
+def _manifest_row(path: Path, frame: Frame | None, png: str, status: str) -> dict[str, Any]:
+    """One manifest row: an input file, its frame (None when the whole file failed), the PNG."""
+    return {
+        "file": str(path),
+        "frame": None if frame is None else frame.index,
+        "timestamp": _timestamp_text(None if frame is None else frame.timestamp),
+        "site": "" if frame is None else (frame.site or ""),
+        "png": png,
+        "status": status,
+    }
+
+
 def prepare_images(
     inputs: Sequence[str | Path],
     out_dir: str | Path,
@@ -459,16 +471,7 @@ def prepare_images(
         log.warning(
             "%s%s: failed: %s", path, "" if frame is None else f" frame {frame.index}", reason
         )
-        rows.append(
-            {
-                "file": str(path),
-                "frame": None if frame is None else frame.index,
-                "timestamp": _timestamp_text(None if frame is None else frame.timestamp),
-                "site": "" if frame is None else (frame.site or ""),
-                "png": "",
-                "status": f"failed: {reason}",
-            }
-        )
+        rows.append(_manifest_row(path, frame, "", f"failed: {reason}"))
 
     for path in files:
         kind = input_kind(path)
@@ -493,16 +496,7 @@ def prepare_images(
             except (ThemisError, RotationError, OSError) as exc:
                 failed(path, str(exc), frame)
                 continue
-            rows.append(
-                {
-                    "file": str(path),
-                    "frame": frame.index,
-                    "timestamp": _timestamp_text(frame.timestamp),
-                    "site": frame.site or "",
-                    "png": str(target),
-                    "status": STATUS_OK,
-                }
-            )
+            rows.append(_manifest_row(path, frame, str(target), STATUS_OK))
     table = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     table["frame"] = table["frame"].astype("Int64")
     n_ok = int((table["status"] == STATUS_OK).sum())
