@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from oath.data import (
@@ -12,7 +11,7 @@ from oath.data import (
     pic_num_of,
     rotated_name,
 )
-from oath.splits import SplitError, load_split, make_split
+from oath.splits import SplitError
 
 
 def csv_path(root):
@@ -117,18 +116,6 @@ def test_split_row_that_is_not_a_permutation_names_file_and_row(dataset):
     split_file.write_text("\n".join(rows) + "\n")
     with pytest.raises(SplitError, match=r"train_test_split\.csv: row 3 is not a permutation"):
         load_dataset(dataset)
-
-
-def test_split_with_wrong_length_is_refused(dataset):
-    split_file = dataset / "classifications" / "train_test_split.csv"
-    with pytest.raises(SplitError, match="row 1 is not a permutation of 0..29"):
-        load_split(split_file, 30)
-
-
-def test_split_recipe_is_the_original_one():
-    np.random.seed(1804)
-    original = np.argsort(np.random.rand(5, 5824), axis=1)
-    assert np.array_equal(make_split(5824), original)
 
 
 def test_missing_folder_says_how_to_fix(tmp_path):
