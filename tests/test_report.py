@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from oath.data import rotated_name
-from oath.report import write_report
+from oath.report.page import write_report
 from oath.ridge import aggregate, read_json, sweep_alpha_to_file
 
 from .test_ridge import WEIGHTS, make_inputs, run_splits
