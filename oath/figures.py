@@ -66,9 +66,11 @@ class SheetRow:
     empty_text: str = ""
 
 
-def contact_sheet(rows: Sequence[SheetRow], title: str, *, caption_size: int = 8) -> bytes:
-    """A grid of example images, one row per class, as PNG bytes."""
-    cols = max([len(r.cells) for r in rows] + [1])
+def contact_sheet(
+    rows: Sequence[SheetRow], title: str, *, columns: int = 1, caption_size: int = 8
+) -> bytes:
+    """A grid of example images, one row per class, as PNG bytes; at least ``columns`` wide."""
+    cols = max([len(r.cells) for r in rows] + [columns])
     fig = Figure(figsize=(1.6 * cols + 1.2, 1.7 * len(rows)))
     for r, row in enumerate(rows):
         for c in range(cols):

@@ -501,7 +501,7 @@ def contact_sheet(csv: str, out_png: str, per_class: int = 4) -> None:
             cells.append(SheetCell(thumbnail(Path(str(item["png"]))), caption))
         rows.append(SheetRow(class_name, cells, empty_text="none predicted"))
     title = f"Most confident images per predicted {name} class (score)"
-    write_bytes(out_png, figures.contact_sheet(rows, title, caption_size=7))
+    write_bytes(out_png, figures.contact_sheet(rows, title, columns=per_class, caption_size=7))
 
 
 def model_summary(path: str | Path) -> str:

@@ -118,6 +118,38 @@ def test_published_protocol_uses_the_split_file_rows_exactly(leaky):
     assert [s["n_train"] for s in leaky["result"]["splits"]["published"]] == [n_train] * 5
 
 
+def test_alpha_and_train_fraction_come_from_the_caller(leaky, tmp_path):
+    """ridge.alpha and ridge.train_fraction of the config reach the published ridge."""
+    out = tmp_path / "p.json"
+    paths = leaky["paths"]
+    comparison.compare_to_file(
+        paths["features"],
+        paths["classifications"],
+        paths["split_file"],
+        None,
+        ["class6"],
+        2,
+        7,
+        str(out),
+        alpha=5.0,
+        train_fraction=0.6,
+    )
+    result = json.loads(out.read_text())
+    rows = np.loadtxt(paths["split_file"], delimiter=",", dtype=np.int64)
+    n_train = round(0.6 * N_IMAGES)
+    X, y = leaky["X"], leaky["table"]["class6"].to_numpy()
+    acc = [
+        RidgeClassifier(alpha=5.0)
+        .fit(X[r[:n_train]], y[r[:n_train]])
+        .score(X[r[n_train:]], y[r[n_train:]])
+        for r in rows[:2]
+    ]
+    assert result["results"]["ridge_published"]["published"]["class6"]["accuracies"] == acc
+    assert result["train_fraction"] == 0.6
+    assert [s["n_train"] for s in result["splits"]["published"]] == [n_train] * 2
+    assert "alpha=5.0" in result["classifiers"]["ridge_published"]["model"]
+
+
 def test_grouped_splits_keep_station_nights_apart_and_are_about_70_30(leaky):
     origins = origin_table.read_origins(
         leaky["paths"]["files_origin"], leaky["table"]["picNum"].to_numpy()

@@ -12,13 +12,16 @@ from typing import Any
 
 from oath.report.tables import Table
 
-#: Config keys the report shows (and so the only ones its rule depends on): data set and demo,
-#: the weights, the precision, the label sets and the ridge settings.
+#: Config keys the report shows (and so the only ones its rule depends on): data set, demo and
+#: download sources, the weights, the precision, the label sets and the ridge settings. Not
+#: run-time knobs (shard_size, batch_size) nor the classification of new images (classify.*).
 REPORTED_CONFIG_KEYS = (
     "dataset",
     "demo",
+    "oath",
     "checkpoint",
     "demo_checkpoint_seed",
+    "inception_v4",
     "precision",
     "labels",
     "ridge",
