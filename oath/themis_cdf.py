@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from oath.atomic import atomic_path
 from oath.themis import CDF_SUFFIXES, Frame, ThemisError
 
 log = logging.getLogger(__name__)
@@ -158,14 +159,15 @@ def _epochs_ms(path: Path, cdf: Any, site: str, variables: Sequence[str]) -> np.
 
 
 def _as_datetimes(epochs_ms: np.ndarray) -> list[dt.datetime | None]:
-    """Naive UTC datetimes to the millisecond; fill values (<= 0, not finite) become None."""
+    """Naive UTC datetimes, rounded to the millisecond (CDF_EPOCH's unit); fill values (<= 0, not finite) become None."""
     out: list[dt.datetime | None] = []
     for value in epochs_ms:
         if not np.isfinite(value) or value <= 0:
             out.append(None)
             continue
         out.append(
-            dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=float(value) - EPOCH_1970_MS)
+            dt.datetime(1970, 1, 1)
+            + dt.timedelta(milliseconds=float(np.rint(value) - EPOCH_1970_MS))
         )
     return out
 
@@ -255,14 +257,71 @@ def _global_attributes(site: str, hour: dt.datetime) -> dict[str, dict[int, str]
     return {key: {0: value} for key, value in values.items()}
 
 
-def _epoch_attributes(site: str, description: str) -> dict[str, Any]:
-    return {
-        "CATDESC": description,
-        "FIELDNAM": f"thg_asf_{site}_epoch",
-        "FILLVAL": [EPOCH_FILL, "CDF_EPOCH"],
-        "LABLAXIS": "UT",
-        "VAR_TYPE": "support_data",
+def _variables(
+    site: str, stack: np.ndarray, seconds: np.ndarray, epoch_records: bool
+) -> list[tuple[str, int, list[int], bool, Any, dict[str, Any]]]:
+    """(name, type, dims, record-varying, data, attributes) of each variable of an L1 file."""
+    name = f"thg_asf_{site}"
+    epoch = {"FILLVAL": [EPOCH_FILL, "CDF_EPOCH"], "LABLAXIS": "UT", "VAR_TYPE": "support_data"}
+    frames_attrs = {
+        "CATDESC": "Images of 256x256 pixels",
+        "DEPEND_0": f"{name}_epoch",
+        "DEPEND_1": f"{name}_column",
+        "DEPEND_2": f"{name}_row",
+        "DISPLAY_TYPE": "image",
+        "FILLVAL": [65535, "CDF_UINT2"],
+        "FORMAT": "I5",
+        "UNITS": "counts",
+        "VALIDMIN": [0, "CDF_UINT2"],
+        "VALIDMAX": [65535, "CDF_UINT2"],
+        "VAR_TYPE": "data",
+        "DEPEND_TIME": f"{name}_time",
+        "DEPEND_EPOCH0": f"{name}_epoch0",
     }
+    pixels = np.arange(256, dtype=np.uint16)
+
+    def axis(what: str, dim: str) -> dict[str, Any]:
+        return {"CATDESC": f"Number of {what} ({dim}) in image", "VAR_TYPE": "support_data"}
+
+    def unix(what: str) -> dict[str, Any]:
+        return {
+            "CATDESC": f"{name}_{what}, UTC, in seconds since 01-Jan-1970 00:00:00",
+            "UNITS": "sec",
+            "VAR_TYPE": "support_data",
+            "VAR_NOTES": "Unleaped seconds",
+        }
+
+    epochs = EPOCH_1970_MS + 1000.0 * seconds
+    return [
+        (name, CDF_UINT2, list(FRAME_SHAPE), True, stack, frames_attrs),
+        (f"{name}_column", CDF_UINT2, [256], False, pixels, axis("column", "x-dim, Width")),
+        (f"{name}_row", CDF_UINT2, [256], False, pixels, axis("row", "y-dim, Height")),
+        (f"{name}_time", CDF_REAL8, [], True, seconds, unix("time")),
+        (f"{name}_tend", CDF_REAL8, [], True, seconds + 1.0, unix("tend")),
+        (
+            f"{name}_epoch",
+            CDF_EPOCH,
+            [],
+            True,
+            epochs if epoch_records else None,
+            {
+                "CATDESC": "Epoch of start of image exposure",
+                **epoch,
+                "VIRTUAL": "TRUE",
+                "FUNCT": "comp_themis_epoch",
+                "COMPONENT_0": f"{name}_epoch0",
+                "COMPONENT_1": f"{name}_time",
+            },
+        ),
+        (
+            f"{name}_epoch0",
+            CDF_EPOCH,
+            [],
+            False,
+            np.array([EPOCH_1970_MS]),
+            {"CATDESC": "EPOCH0 of THEMIS TIME BASE", **epoch, "UNITS": "msec"},
+        ),
+    ]
 
 
 def write_synthetic_asf_cdf(
@@ -283,112 +342,30 @@ def write_synthetic_asf_cdf(
     """
     from cdflib.cdfwrite import CDF
 
-    from oath.atomic import atomic_path
-
     path = Path(path)
+    if not frames or len(times) != len(frames):
+        raise ThemisError(f"{path}: need one time per frame, got {len(frames)} and {len(times)}.")
     stack = np.stack([from_stream0_orientation(np.asarray(f)) for f in frames]).astype(np.uint16)
-    if stack.ndim != 3 or stack.shape[1:] != FRAME_SHAPE:
+    if stack.shape[1:] != FRAME_SHAPE:
         raise ThemisError(f"{path}: frames must be 256 x 256, got {stack.shape[1:]}.")
-    if len(times) != len(stack):
-        raise ThemisError(f"{path}: {len(stack)} frames but {len(times)} times.")
     seconds = np.array([(t - dt.datetime(1970, 1, 1)).total_seconds() for t in times])
-    seconds = np.round(seconds * 1000.0) / 1000.0
-    epochs = EPOCH_1970_MS + 1000.0 * seconds
-    name = f"thg_asf_{site}"
-    pixels = np.arange(256, dtype=np.uint16)
+    seconds = np.round(seconds * 1000.0) / 1000.0  # CDF_EPOCH keeps milliseconds
     with atomic_path(path, suffix=".cdf") as tmp:  # cdflib wants the .cdf ending
-        cdf = CDF(str(tmp), cdf_spec={"Majority": "row_major", "Encoding": 1})
+        cdf = CDF(str(tmp), cdf_spec={"Majority": "row_major", "Encoding": 1})  # network, as real
         try:
-            cdf.write_globalattrs(
-                _global_attributes(site, times[0] if times else dt.datetime(1970, 1, 1))
-            )
-
-            def variable(suffix, kind, dims, rec_vary, data, attrs, compress=0):
+            cdf.write_globalattrs(_global_attributes(site, times[0]))
+            for name, kind, dims, rec_vary, data, attrs in _variables(
+                site, stack, seconds, epoch_records
+            ):
                 spec = {
-                    "Variable": name + suffix,
+                    "Variable": name,
                     "Data_Type": kind,
                     "Num_Elements": 1,
                     "Rec_Vary": rec_vary,
                     "Dim_Sizes": dims,
-                    "Compress": compress,
+                    "Compress": 6 if kind == CDF_UINT2 and rec_vary else 0,  # gzip, as real
                 }
-                cdf.write_var(spec, var_attrs={"FIELDNAM": name + suffix, **attrs}, var_data=data)
-
-            variable(
-                "",
-                CDF_UINT2,
-                list(FRAME_SHAPE),
-                True,
-                stack,
-                {
-                    "CATDESC": "Images of 256x256 pixels",
-                    "DEPEND_0": f"{name}_epoch",
-                    "DEPEND_1": f"{name}_column",
-                    "DEPEND_2": f"{name}_row",
-                    "DISPLAY_TYPE": "image",
-                    "FILLVAL": [65535, "CDF_UINT2"],
-                    "FORMAT": "I5",
-                    "UNITS": "counts",
-                    "VALIDMIN": [0, "CDF_UINT2"],
-                    "VALIDMAX": [65535, "CDF_UINT2"],
-                    "VAR_TYPE": "data",
-                    "DEPEND_TIME": f"{name}_time",
-                    "DEPEND_EPOCH0": f"{name}_epoch0",
-                },
-                compress=6,
-            )
-            for axis, what in (("column", "x-dim, Width"), ("row", "y-dim, Height")):
-                variable(
-                    f"_{axis}",
-                    CDF_UINT2,
-                    [256],
-                    False,
-                    pixels,
-                    {
-                        "CATDESC": f"Number of {axis} ({what}) in image",
-                        "VAR_TYPE": "support_data",
-                    },
-                )
-            for suffix, note in (("_time", "Unleaped seconds"), ("_tend", "end time")):
-                variable(
-                    suffix,
-                    CDF_REAL8,
-                    [],
-                    True,
-                    seconds + (1.0 if suffix == "_tend" else 0.0),
-                    {
-                        "CATDESC": f"{name}{suffix}, UTC, in seconds since 01-Jan-1970 00:00:00",
-                        "UNITS": "sec",
-                        "VAR_TYPE": "support_data",
-                        "VAR_NOTES": note,
-                    },
-                )
-            variable(
-                "_epoch",
-                CDF_EPOCH,
-                [],
-                True,
-                epochs if epoch_records else None,
-                {
-                    **_epoch_attributes(site, "Epoch of start of image exposure"),
-                    "VIRTUAL": "TRUE",
-                    "FUNCT": "comp_themis_epoch",
-                    "COMPONENT_0": f"{name}_epoch0",
-                    "COMPONENT_1": f"{name}_time",
-                },
-            )
-            variable(
-                "_epoch0",
-                CDF_EPOCH,
-                [],
-                False,
-                np.array([EPOCH_1970_MS]),
-                {
-                    **_epoch_attributes(site, "EPOCH0 of THEMIS TIME BASE"),
-                    "UNITS": "msec",
-                    "VAR_NOTES": "EPOCH of 01-Jan-1970 00:00:00",
-                },
-            )
+                cdf.write_var(spec, var_attrs={"FIELDNAM": name, **attrs}, var_data=data)
         finally:
             cdf.close()
     return path
