@@ -159,7 +159,7 @@ def _epochs_ms(path: Path, cdf: Any, site: str, variables: Sequence[str]) -> np.
 
 
 def _as_datetimes(epochs_ms: np.ndarray) -> list[dt.datetime | None]:
-    """Naive UTC datetimes, rounded to the millisecond (CDF_EPOCH's unit); fill values (<= 0, not finite) become None."""
+    """Naive UTC datetimes, rounded to CDF_EPOCH's millisecond; fill values become None."""
     out: list[dt.datetime | None] = []
     for value in epochs_ms:
         if not np.isfinite(value) or value <= 0:
