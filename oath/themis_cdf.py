@@ -1,7 +1,7 @@
 """THEMIS Level-1 ASF CDF files (``thg_l1_asf_SITE_YYYYMMDDHH_v01.cdf``) as :class:`Frame` lists.
 
 The other THEMIS all-sky archive: one file per site and UT hour (THEMIS GBO, UC Berkeley; the
-CDFs asilib's predecessors, themisasi and SPEDAS read), read with ``cdflib`` (pure Python).
+CDFs themisasi and SPEDAS read), read with ``cdflib`` (pure Python).
 
 Layout (checked on a real file, ``thg_l1_asf_gako_2011010617_v01.cdf`` from themisasi's tests)
 ---------------------------------------------------------------------------------------------
