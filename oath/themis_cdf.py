@@ -32,7 +32,7 @@ import datetime as dt
 import logging
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,58 +172,70 @@ def _as_datetimes(epochs_ms: np.ndarray) -> list[dt.datetime | None]:
     return out
 
 
-def read_asf_cdf(path: str | Path) -> list[Frame]:
-    """Every frame of a THEMIS L1 ASF CDF file, oriented like stream0 frames.
+def _frame_layout(path: Path, cdf: Any) -> tuple[str, list[dt.datetime | None], int]:
+    """Site, frame times and frame count, checked against each other; no frame is read."""
+    variables = list(cdf.cdf_info().zVariables) + list(cdf.cdf_info().rVariables)
+    site = _site(path, variables)
+    name = f"thg_asf_{site}"
+    info = cdf.varinq(name)
+    if list(info.Dim_Sizes) != list(FRAME_SHAPE) or "INT" not in info.Data_Type_Description:
+        raise ThemisError(
+            f"{path}: {name} holds {info.Data_Type_Description} {info.Dim_Sizes}, not "
+            "256 x 256 integer counts."
+        )
+    n_frames = _records(cdf, name)
+    if n_frames == 0:
+        raise ThemisError(f"{path}: no image frames in {name}.")
+    epochs = _epochs_ms(path, cdf, site, variables)
+    if len(epochs) != n_frames:
+        raise ThemisError(
+            f"{path}: {n_frames} frames in {name} but {len(epochs)} frame times; the file "
+            "is inconsistent (download it again)."
+        )
+    times = _as_datetimes(epochs)
+    if any(t is None for t in times):
+        log.warning("%s: %d frame time(s) are fill values", path, sum(t is None for t in times))
+    return site, times, n_frames
+
+
+def iter_asf_cdf(path: str | Path, chunk: int = 100) -> Iterator[Frame]:
+    """The frames of a THEMIS L1 ASF CDF file, ``chunk`` records read at a time.
 
     Frames are uint16 counts turned as :func:`to_stream0_orientation` says, with their UTC
     exposure start (to the millisecond), the site and their 0-based index. Raises
     :class:`ThemisError` naming the file for a file that is not a CDF, is truncated or
     corrupt, lacks the frame or time variables, or holds a different number of frames and
-    times.
+    times; all of these are checked before the first frame is yielded.
     """
     path = Path(path)
     if not path.is_file():
         raise ThemisError(f"{path}: no such file.")
     cdf = _open(path)
     try:
-        variables = list(cdf.cdf_info().zVariables) + list(cdf.cdf_info().rVariables)
-        site = _site(path, variables)
-        epochs = _epochs_ms(path, cdf, site, variables)
-        images = (
-            np.asarray(cdf.varget(f"thg_asf_{site}"))
-            if _records(cdf, f"thg_asf_{site}")
-            else np.empty((0, *FRAME_SHAPE), dtype=np.uint16)
-        )
+        site, times, n_frames = _frame_layout(path, cdf)
     except ThemisError:
         raise
-    except Exception as exc:  # truncated data blocks surface as zlib/struct/numpy errors
-        raise ThemisError(
-            f"{path}: cdflib cannot read its data, truncated or corrupt? "
-            f"({type(exc).__name__}: {exc})"
-        ) from exc
-    if images.ndim == 2:
-        images = images[None]
-    if images.ndim != 3 or images.shape[0] == 0:
-        raise ThemisError(f"{path}: no image frames in thg_asf_{site} (shape {images.shape}).")
-    if not np.issubdtype(images.dtype, np.integer):
-        raise ThemisError(f"{path}: thg_asf_{site} holds {images.dtype}, not 16-bit counts.")
-    if len(epochs) != images.shape[0]:
-        raise ThemisError(
-            f"{path}: {images.shape[0]} frames in thg_asf_{site} but {len(epochs)} frame "
-            "times; the file is inconsistent (re-download it)."
-        )
-    times = _as_datetimes(epochs)
-    if any(t is None for t in times):
-        log.warning("%s: %d frame time(s) are fill values", path, sum(t is None for t in times))
-    return [
-        Frame(
-            image=to_stream0_orientation(images[k]).astype(np.uint16, copy=False),
-            index=k,
-            timestamp=times[k],
-            site=site,
-        )
-        for k in range(images.shape[0])
-    ]
+    except Exception as exc:  # damaged records surface as zlib/struct/numpy errors
+        raise ThemisError(f"{path}: cdflib cannot read it ({type(exc).__name__}: {exc}).") from exc
+    for start in range(0, n_frames, chunk):
+        end = min(start + chunk, n_frames) - 1
+        try:
+            block = np.asarray(cdf.varget(f"thg_asf_{site}", startrec=start, endrec=end))
+        except Exception as exc:
+            raise ThemisError(
+                f"{path}: cdflib cannot read frames {start}-{end}, truncated or corrupt? "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        block = block.reshape(-1, *FRAME_SHAPE)
+        for offset, stored in enumerate(block):
+            k = start + offset
+            image = to_stream0_orientation(stored).astype(np.uint16, copy=False)
+            yield Frame(image=image, index=k, timestamp=times[k], site=site)
+
+
+def read_asf_cdf(path: str | Path) -> list[Frame]:
+    """Every frame of a THEMIS L1 ASF CDF file (see :func:`iter_asf_cdf`)."""
+    return list(iter_asf_cdf(path))
 
 
 # --------------------------------------------------------------------------------------------

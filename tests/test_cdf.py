@@ -13,6 +13,7 @@ import pytest
 from oath.themis import ThemisError, frame_to_oath, input_kind, prepare_images, read_frames
 from oath.themis_cdf import (
     EPOCH_1970_MS,
+    iter_asf_cdf,
     parse_asf_name,
     read_asf_cdf,
     write_synthetic_asf_cdf,
@@ -114,6 +115,14 @@ def test_times_from_epoch0_and_time_when_epoch_has_no_records(tmp_path, file_ord
     assert [f.timestamp for f in read_asf_cdf(path)] == TIMES
 
 
+def test_frames_read_in_chunks_are_the_same(tmp_path, file_order_frames):
+    path = write_synthetic_asf_cdf(tmp_path / NAME, file_order_frames, TIMES, SITE)
+    chunked = list(iter_asf_cdf(path, chunk=2))
+    assert [f.index for f in chunked] == [0, 1, 2]
+    for frame, written in zip(chunked, file_order_frames, strict=True):
+        np.testing.assert_array_equal(frame.image, written)
+
+
 def test_site_from_the_variable_when_the_file_is_renamed(tmp_path, file_order_frames):
     path = write_synthetic_asf_cdf(tmp_path / NAME, file_order_frames[:1], TIMES[:1], SITE)
     renamed = shutil.copy(path, tmp_path / "my_hour.cdf")
@@ -167,6 +176,10 @@ def bad_files(folder: Path, frames: list[np.ndarray]) -> dict[str, str]:
     data = good.read_bytes()
     (folder / "thg_l1_asf_fykn_2013041409_v01.cdf").write_bytes(data[: len(data) // 2])
     (folder / "thg_l1_asf_fykn_2013041410_v01.cdf").write_text("<html>404 Not Found</html>")
+    damaged = bytearray(data)
+    middle = len(data) // 2  # inside the gzip-compressed frames
+    damaged[middle : middle + 400] = bytes(400)
+    (folder / "thg_l1_asf_fykn_2013041414_v01.cdf").write_bytes(bytes(damaged))
     stack = np.stack(frames)
     write_cdf(  # frames but no times
         folder / "thg_l1_asf_fykn_2013041411_v01.cdf",
@@ -189,6 +202,7 @@ def bad_files(folder: Path, frames: list[np.ndarray]) -> dict[str, str]:
         "thg_l1_asf_fykn_2013041411_v01.cdf": "no frame times",
         "thg_l1_asf_fykn_2013041412_v01.cdf": "no variable thg_asf_fykn",
         "thg_l1_asf_fykn_2013041413_v01.cdf": "3 frames in thg_asf_fykn but 2 frame times",
+        "thg_l1_asf_fykn_2013041414_v01.cdf": "cannot read frames 0-2",
     }
 
 
