@@ -3,7 +3,7 @@
 Makes 5,824 images x 1001 float32 features with class structure and station-night groups
 (about 8 frames a night; each night has a dominant class, a night-specific offset and a
 component shared by its frames, so random splits leak), writes the files the workflow would
-pass in, then runs :func:`oath.protocols.compare_to_file` (3 classifiers x 2 protocols x
+pass in, then runs :func:`oath.comparison.compare_to_file` (3 classifiers x 2 protocols x
 5 splits x 2 label sets) and prints the time per classifier and the total.
 
     .venv/bin/python bench/bench_protocols.py [--n-jobs 2] [--images 5824] [--keep DIR]
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oath import protocols
+from oath import comparison
 from oath.data import CLASS6_NAMES
 from oath.demo import DEMO_STATIONS
 from oath.featurefile import Features, write_features
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     out = folder / "protocols.json"
 
     start = time.perf_counter()
-    protocols.compare_to_file(
+    comparison.compare_to_file(
         paths["features"],
         paths["classifications"],
         paths["split_file"],

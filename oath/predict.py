@@ -31,9 +31,11 @@ import pandas as pd
 import sklearn
 from sklearn.linear_model import RidgeClassifier
 
-from oath.atomic import atomic_path
+from oath import figures
+from oath.atomic import atomic_path, write_bytes
 from oath.data import LABEL_NAMES, load_classifications
 from oath.featurefile import MODEL_ATTRS, Features, aligned_logits, read_features, write_features
+from oath.figures import SheetCell, SheetRow, thumbnail
 from oath.ridge import class_scores
 from oath.splits import TRAIN_FRACTION, load_split, train_test_rows
 from oath.themis import STATUS_OK, ok_images, read_prepared_table, write_prepared_table
@@ -456,44 +458,28 @@ def plot_class_counts(csv: str, out_png: str) -> None:
 def contact_sheet(csv: str, out_png: str, per_class: int = 4) -> None:
     """A grid of the ``per_class`` most confident images of each predicted class, labelled.
 
-    Uses class6 when the CSV has it, else class2. Each image is titled with its class, score,
-    site and time (or file name); PNG paths are read as written in the CSV.
+    Uses class6 when the CSV has it, else class2. Each image is titled with its score, site and
+    time (or file name); PNG paths are read as written in the CSV.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.image import imread
-
     if per_class < 1:
         raise ModelError(f"per_class must be at least 1, not {per_class}.")
     table, label_sets = _read_predictions(csv)
     name = label_sets[0]
-    class_names = LABEL_NAMES[name]
     ok = table[table["status"] == STATUS_OK]
-    fig = Figure(figsize=(2.2 * per_class, 2.5 * len(class_names) + 0.4), layout="constrained")
-    axes = fig.subplots(len(class_names), per_class, squeeze=False)
-    for k, class_name in enumerate(class_names):
+    rows = []
+    for class_name in LABEL_NAMES[name]:
         column = score_column(name, class_name)
         chosen = ok[ok[f"{name}_name"] == class_name]
-        chosen = chosen.sort_values(column, ascending=False, kind="stable")
-        for j in range(per_class):
-            ax = axes[k, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j >= len(chosen):
-                if j == 0:
-                    ax.text(0.5, 0.5, f"{class_name}:\nnone predicted", ha="center", va="center")
-                ax.set_frame_on(False)
-                continue
-            item = chosen.iloc[j]
-            try:
-                ax.imshow(imread(item["png"]), cmap="gray", vmin=0, vmax=1)
-            except (OSError, ValueError, SyntaxError):
-                ax.text(0.5, 0.5, "image missing", ha="center", va="center")
+        chosen = chosen.sort_values(column, ascending=False, kind="stable").head(per_class)
+        cells = []
+        for _, item in chosen.iterrows():
             when = item["timestamp"] if isinstance(item["timestamp"], str) else ""
             where = item["site"] or Path(str(item["png"])).name
-            ax.set_title(f"{class_name} ({item[column]:.2f})\n{where} {when[:19]}", fontsize=7)
-    fig.suptitle(f"Most confident images per predicted {name} class (score)", fontsize=10)
-    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=90)
+            caption = f"{item[column]:.2f}\n{where} {when[:19]}"
+            cells.append(SheetCell(thumbnail(Path(str(item["png"]))), caption))
+        rows.append(SheetRow(class_name, cells, empty_text="none predicted"))
+    title = f"Most confident images per predicted {name} class (score)"
+    write_bytes(out_png, figures.contact_sheet(rows, title, columns=per_class, caption_size=7))
 
 
 def extract_prepared(

@@ -1,5 +1,5 @@
-"""Our extracted features against the published ``auroral_feat.h5``: does extraction reproduce
-the paper's?
+"""What the paper published, and our extracted features against its ``auroral_feat.h5``: does
+extraction reproduce the paper's?
 
 Images are matched by picNum (the published file names carry it too); for each image the
 relative L2 difference ||ours - published|| / ||published|| of its Logits is reported, with the
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,16 @@ from oath.data import pic_num_of
 from oath.featurefile import FeatureFileError, read_features
 
 log = logging.getLogger(__name__)
+
+PAPER = (
+    "Clausen, L. B. N., & Nickisch, H. (2018). Automatic classification of auroral images from "
+    "the Oslo Auroral THEMIS (OATH) data set using machine learning. J. Geophys. Res. Space "
+    "Physics, 123, 5640-5647, doi:10.1029/2018JA025274"
+)
+#: What the original script printed on the published features: mean and std of the 6-class
+#: test accuracy over the 5 published splits.
+PUBLISHED_LINE = "0.8174012593016601 0.010271527444147862"
+PUBLISHED_SUMMARY = "0.8174 ± 0.0103"
 
 #: Relative L2 difference below which an image counts as reproduced (float32 round-off and
 #: library versions stay far below it; a missing preprocessing step lands far above).
@@ -98,51 +107,3 @@ def describe_comparison(result: dict[str, Any]) -> str:
         f"{result['median_relative_difference']:.2e}, worst "
         f"{result['max_relative_difference']:.2e} ({result['worst'][0]['ours']}); {verdict}."
     )
-
-
-def published_section(
-    extracted: dict[str, list[str]],
-    published: dict[str, list[str]],
-    comparison: str | None = None,
-) -> tuple[str, str, str]:
-    """Report section: the ridge on our features and on the published ones, side by side.
-
-    ``extracted`` and ``published`` map a label set to its per-split result JSONs; returns
-    (title, HTML fragment, Markdown fragment) for :func:`oath.report.write_report`'s extras.
-    """
-    from oath.report import e, html_table, md_table
-    from oath.ridge import aggregate, read_json
-
-    header = ["label set", "features", "test accuracy (mean ± std)", "printed line"]
-    rows = []
-    for labels in extracted:
-        for name, results in (("extracted (this run)", extracted), ("published", published)):
-            if labels in results:
-                summary = aggregate([read_json(p) for p in results[labels]])
-                rows.append(
-                    (
-                        labels,
-                        name,
-                        f"{summary['mean_accuracy']:.4f} ± {summary['std_accuracy']:.4f}",
-                        summary["printed_line"],
-                    )
-                )
-    html = [html_table(header, rows)]
-    md = [md_table(header, rows)]
-    if comparison is not None:
-        result = json.loads(Path(comparison).read_text())
-        sentence = describe_comparison(result)
-        worst = [
-            (r["ours"], r["published"], f"{r['relative_difference']:.2e}") for r in result["worst"]
-        ]
-        html += [
-            f"<p>{e(sentence)}</p>",
-            html_table(["our image", "published name", "relative L2 difference"], worst),
-        ]
-        md += [
-            "",
-            sentence,
-            "",
-            md_table(["our image", "published name", "relative L2 difference"], worst),
-        ]
-    return "Our features and the published ones", "\n".join(html), "\n".join(md)

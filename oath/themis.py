@@ -17,6 +17,9 @@ Inputs
   (``YYYYMMDD_HHMM_site_imagerNN_full.pgm.gz``): a renamed file is read through a temporary
   link with such a name. A file it cannot read completely (truncated, corrupt) is refused as a
   whole, as the reader does: we list it as failed with the reader's message.
+* THEMIS L1 ASF CDF files, ``thg_l1_asf_SITE_YYYYMMDDHH_v01.cdf`` (one site-hour), read by
+  :mod:`oath.themis_cdf` with ``cdflib``; their frames are turned to the stream0 orientation
+  above and converted like raw frames.
 * PNG and JPEG images are taken as they are: converted to 8-bit grayscale (alpha flattened on
   black) by ImageMagick through Wand, no crop, scaling or rotation. A THEMIS-style name
   (``20140310_0600_gill_...``) gives them a timestamp (to the minute) and a site.
@@ -77,12 +80,12 @@ import pandas as pd
 
 from oath.atomic import atomic_path, write_bytes
 from oath.demo import encode_png
+from oath.frames import CDF_SUFFIXES, IMAGE_SUFFIXES, RAW_SUFFIXES, Frame, ThemisError
 from oath.rotate import RotationError, rotate_image
+from oath.themis_cdf import read_asf_cdf
 
 log = logging.getLogger(__name__)
 
-RAW_SUFFIXES = (".pgm", ".pgm.gz", ".pgm.bz2")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MANIFEST_COLUMNS = ("file", "frame", "timestamp", "site", "png", "status")
 STATUS_OK = "ok"
 # The archive's file names start with the minute: 20140310_0600_gill_themis19_full.pgm.gz
@@ -90,22 +93,8 @@ THEMIS_NAME = re.compile(r"^(?P<date>\d{8})_(?P<time>\d{4})_(?P<site>[a-z]{4})_"
 READER_NAME_PREFIX = "19700101_0000_"  # stand-in minute for renamed raw files (never filtered on)
 
 
-class ThemisError(ValueError):
-    """An input could not be read or converted; the message names the file."""
-
-
 class NoImagesError(ThemisError):
     """No input files at all; the message names the folder(s) looked in."""
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One image of an input file: counts (uint16, raw) or gray levels (uint8, PNG/JPEG)."""
-
-    image: np.ndarray
-    index: int  # 0-based position in its file
-    timestamp: dt.datetime | None  # UTC, naive
-    site: str | None  # THEMIS site code, e.g. "gill"
 
 
 @dataclass(frozen=True)
@@ -171,10 +160,12 @@ def as_scaling(value: Scaling | Mapping[str, Any] | None) -> Scaling:
 # Reading
 # --------------------------------------------------------------------------------------------
 def input_kind(path: str | Path) -> str | None:
-    """'raw' for THEMIS PGM files, 'image' for PNG/JPEG, None for anything else."""
+    """'raw' for THEMIS PGM files, 'cdf' for L1 ASF CDFs, 'image' for PNG/JPEG, else None."""
     name = Path(path).name.lower()
     if name.endswith(RAW_SUFFIXES):
         return "raw"
+    if name.endswith(CDF_SUFFIXES):
+        return "cdf"
     if name.endswith(IMAGE_SUFFIXES):
         return "image"
     return None
@@ -297,12 +288,14 @@ def read_frames(path: str | Path) -> list[Frame]:
     if kind is None:
         raise ThemisError(
             f"{path}: unsupported file type; give raw THEMIS files "
-            f"({', '.join(RAW_SUFFIXES)}) or images ({', '.join(IMAGE_SUFFIXES)})."
+            f"({', '.join(RAW_SUFFIXES + CDF_SUFFIXES)}) or images ({', '.join(IMAGE_SUFFIXES)})."
         )
     if not path.is_file():
         raise ThemisError(f"{path}: no such file.")
     if kind == "raw":
         return _read_raw(path)
+    if kind == "cdf":
+        return read_asf_cdf(path)
     minute, site = parse_themis_name(path)
     return [Frame(image=read_gray8(path), index=0, timestamp=minute, site=site)]
 
@@ -405,7 +398,7 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
         where = ", ".join(str(p) for p in inputs)
         raise NoImagesError(
             f"no image files found in {where}: expected raw THEMIS files "
-            f"({', '.join(RAW_SUFFIXES)}) or images ({', '.join(IMAGE_SUFFIXES)})."
+            f"({', '.join(RAW_SUFFIXES + CDF_SUFFIXES)}) or images ({', '.join(IMAGE_SUFFIXES)})."
         )
     return found
 
@@ -484,10 +477,10 @@ def prepare_images(
             failed(path, f"{type(exc).__name__}: {exc}")
             continue
         for frame in frames:
-            stem = name_stem(path) + (f"_f{frame.index:02d}" if kind == "raw" else "")
+            stem = name_stem(path) + (f"_f{frame.index:02d}" if kind != "image" else "")
             target = out_dir / _unique_name(stem, used)
             try:
-                if kind == "raw":
+                if kind != "image":  # counts: stream0 or L1 CDF frames
                     gray = frame_to_oath(frame.image, crops.get(frame.site or "", crop), scaling)
                     angle = angles.get(frame.site or "", 0.0)
                 else:

@@ -1,5 +1,7 @@
 # The report: the original script's printed line, pictures and tables, as HTML and Markdown,
-# with the figures registered for `snakemake --report report.zip`.
+# with the figures registered for `snakemake --report report.zip`. Only the config keys the
+# report shows are its params, so that editing classify.* does not rerun it.
+from oath.report.provenance import reported_config
 
 
 rule render_report:
@@ -56,6 +58,7 @@ rule render_report:
         runtime=10,
     params:
         labels=config["labels"],
-        config=config,
+        feature_sets=get_feature_sets(),
+        config=reported_config(config),
     script:
         "../scripts/render_report.py"

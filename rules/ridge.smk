@@ -72,5 +72,7 @@ rule compare_protocols:
         labels=config["labels"],
         n_splits=config["ridge"]["n_splits"],
         seed=config["ridge"]["split_seed"],
+        alpha=config["ridge"]["alpha"],
+        train_fraction=config["ridge"]["train_fraction"],
     script:
         "../scripts/compare_protocols.py"

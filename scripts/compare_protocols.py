@@ -1,7 +1,7 @@
 """Adapter for rule compare_protocols: classifiers x split protocols on the same features."""
 
+from oath.comparison import compare_to_file
 from oath.logs import log_to_file
-from oath.protocols import compare_to_file
 
 log_to_file(snakemake.log[0])
 compare_to_file(
@@ -14,4 +14,6 @@ compare_to_file(
     snakemake.params.seed,
     snakemake.output.comparison,
     n_jobs=snakemake.threads,
+    alpha=snakemake.params.alpha,
+    train_fraction=snakemake.params.train_fraction,
 )

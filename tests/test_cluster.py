@@ -43,7 +43,11 @@ SYSTEM_SLURM_CONF = Path("/etc/slurm/slurm.conf")
 
 
 def is_stage_written(*modules: str) -> bool:
-    return all((REPO / "oath" / f"{module}.py").is_file() for module in modules)
+    return all(
+        (REPO / "oath" / f"{module}.py").is_file()
+        or (REPO / "oath" / module / "__init__.py").is_file()
+        for module in modules
+    )
 
 
 def get_target() -> str:

@@ -11,11 +11,13 @@ import pytest
 from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import recall_score
 
-from oath import protocols
+from oath import classifiers, comparison, protocols
+from oath import origins as origin_table
 from oath.data import CLASS6_NAMES
 from oath.demo import demo_origins, demo_table
 from oath.featurefile import Features, write_features
-from oath.protocols import ProtocolInputError
+from oath.origins import ProtocolInputError
+from oath.report.protocols import protocols_section
 from oath.splits import make_split, write_split
 
 N_IMAGES, N_FEATURES, N_NIGHTS = 120, 20, 15
@@ -72,7 +74,7 @@ def write_inputs(folder, X, table, origins) -> dict[str, str]:
 
 
 def run(paths: dict[str, str], out, files_origin="default", seed=7, n_splits=5) -> dict:
-    protocols.compare_to_file(
+    comparison.compare_to_file(
         paths["features"],
         paths["classifications"],
         paths["split_file"],
@@ -117,8 +119,40 @@ def test_published_protocol_uses_the_split_file_rows_exactly(leaky):
     assert [s["n_train"] for s in leaky["result"]["splits"]["published"]] == [n_train] * 5
 
 
+def test_alpha_and_train_fraction_come_from_the_caller(leaky, tmp_path):
+    """ridge.alpha and ridge.train_fraction of the config reach the published ridge."""
+    out = tmp_path / "p.json"
+    paths = leaky["paths"]
+    comparison.compare_to_file(
+        paths["features"],
+        paths["classifications"],
+        paths["split_file"],
+        None,
+        ["class6"],
+        2,
+        7,
+        str(out),
+        alpha=5.0,
+        train_fraction=0.6,
+    )
+    result = json.loads(out.read_text())
+    rows = np.loadtxt(paths["split_file"], delimiter=",", dtype=np.int64)
+    n_train = round(0.6 * N_IMAGES)
+    X, y = leaky["X"], leaky["table"]["class6"].to_numpy()
+    acc = [
+        RidgeClassifier(alpha=5.0)
+        .fit(X[r[:n_train]], y[r[:n_train]])
+        .score(X[r[n_train:]], y[r[n_train:]])
+        for r in rows[:2]
+    ]
+    assert result["results"]["ridge_published"]["published"]["class6"]["accuracies"] == acc
+    assert result["train_fraction"] == 0.6
+    assert [s["n_train"] for s in result["splits"]["published"]] == [n_train] * 2
+    assert "alpha=5.0" in result["classifiers"]["ridge_published"]["model"]
+
+
 def test_grouped_splits_keep_station_nights_apart_and_are_about_70_30(leaky):
-    origins = protocols.read_origins(
+    origins = origin_table.read_origins(
         leaky["paths"]["files_origin"], leaky["table"]["picNum"].to_numpy()
     )
     assert origins.group.max() + 1 == N_NIGHTS
@@ -150,7 +184,7 @@ def test_same_seed_gives_identical_results(leaky, tmp_path):
 @pytest.mark.parametrize("protocol", ["published", "grouped"])
 def test_model_selection_never_sees_the_test_part(leaky, protocol):
     table = leaky["table"]
-    groups = protocols.read_origins(leaky["paths"]["files_origin"], table["picNum"]).group
+    groups = origin_table.read_origins(leaky["paths"]["files_origin"], table["picNum"]).group
     if protocol == "published":
         rows = np.loadtxt(leaky["paths"]["split_file"], delimiter=",", dtype=np.int64)
         split, cv_groups = protocols.published_splits(rows, 1)[0], None
@@ -158,14 +192,14 @@ def test_model_selection_never_sees_the_test_part(leaky, protocol):
         split, cv_groups = protocols.grouped_splits(groups, 1, seed=7)[0], groups
     ys = {k: table[k].to_numpy() for k in ("class6", "class2")}
     strata = table["class6"].to_numpy()
-    clean = protocols.run_split(leaky["X"], ys, split, strata, cv_groups, seed=7)
+    clean = classifiers.run_split(leaky["X"], ys, split, strata, cv_groups, seed=7)
 
     poisoned = {k: v.copy() for k, v in ys.items()}
     poisoned["class6"][split.test] = (poisoned["class6"][split.test] + 1) % 6
     poisoned["class2"][split.test] = 1 - poisoned["class2"][split.test]
     bad_strata = strata.copy()
     bad_strata[split.test] = 0
-    dirty = protocols.run_split(leaky["X"], poisoned, split, bad_strata, cv_groups, seed=7)
+    dirty = classifiers.run_split(leaky["X"], poisoned, split, bad_strata, cv_groups, seed=7)
 
     for name in ("logistic", "linear_svm"):
         for labels in ys:
@@ -187,7 +221,8 @@ def test_leakage_gap_is_positive_when_nights_hold_near_duplicates(leaky):
     for name in ("logistic", "linear_svm"):
         assert result["leakage_gap"][name]["class6"]["gap"] > 0
     assert result["grouping"]["n_groups"] == N_NIGHTS
-    html, md = protocols.render_comparison(result)
+    section = protocols_section(result)
+    html, md = section.html, section.markdown
     sentence = "Keeping each station-night on one side lowers 6-class accuracy of the published"
     assert sentence in html and sentence in md
     assert f"{gap['gap_points']:.1f} points" in md
@@ -209,7 +244,7 @@ def test_class2_tpr_is_the_recall_of_aurora(leaky):
         expected.append(recall_score(y[split.test], predicted, pos_label=0))
     assert entry["aurora_tprs"] == pytest.approx(expected)
     assert entry["mean_aurora_tpr"] == pytest.approx(np.mean(expected))
-    for name in protocols.CLASSIFIERS:
+    for name in classifiers.CLASSIFIERS:
         for protocol in ("published", "grouped"):
             e = leaky["result"]["results"][name][protocol]["class2"]
             for tpr, split in zip(e["aurora_tprs"], e["per_split"], strict=True):
@@ -230,7 +265,8 @@ def test_without_files_origin_only_the_published_protocol_runs(leaky, tmp_path, 
     assert "files_origin.csv" in result["protocols_skipped"]["grouped"]
     assert result["leakage_gap"] == {} and result["grouping"] is None
     assert set(result["results"]["logistic"]) == {"published"}
-    html, md = protocols.render_comparison(result)
+    section = protocols_section(result)
+    html, md = section.html, section.markdown
     assert "The grouped protocol was not run" in md and "not run" in html
 
 
@@ -240,7 +276,7 @@ def test_bad_features_raise_a_value_error_naming_the_file(leaky, tmp_path):
     short = tmp_path / "short.h5"
     write_features(short, Features(names[:-1], X[:-1]))
     with pytest.raises(ValueError, match="short.h5"):
-        protocols.load_inputs(
+        comparison.load_inputs(
             str(short), leaky["paths"]["classifications"], leaky["paths"]["split_file"], None
         )
     nan = tmp_path / "nan.h5"
@@ -248,7 +284,7 @@ def test_bad_features_raise_a_value_error_naming_the_file(leaky, tmp_path):
     bad[3, 2] = np.nan
     write_features(nan, Features(names, bad))
     with pytest.raises(ValueError, match="nan.h5.*NaN"):
-        protocols.load_inputs(
+        comparison.load_inputs(
             str(nan), leaky["paths"]["classifications"], leaky["paths"]["split_file"], None
         )
 
@@ -259,7 +295,7 @@ def test_bad_features_raise_a_value_error_naming_the_file(leaky, tmp_path):
 def test_reads_the_demo_layout():
     table = demo_table(48, seed=5)
     origins = demo_origins(table, seed=5)
-    parsed = protocols.read_origins_frame(origins, table["picNum"])
+    parsed = origin_table.read_origins_frame(origins, table["picNum"])
     assert parsed.station.tolist() == origins["station"].tolist()
     keys = origins["station"] + origins["time"].str[:10]  # demo nights are 04-10 UT
     assert len(set(parsed.group)) == len(set(keys))
@@ -278,7 +314,7 @@ def test_parses_themis_file_names_and_keeps_nights_whole(tmp_path):
         "6,thg_l1_asf_fsmi_2011020406_v01.cdf\n"
         "7,/data/fsmi/2011/02/04/20110204_0700_full.pgm.gz\n"
     )
-    origins = protocols.read_origins(path, [1, 2, 3, 4, 5, 6, 7])
+    origins = origin_table.read_origins(path, [1, 2, 3, 4, 5, 6, 7])
     assert origins.station.tolist() == ["gbay"] * 2 + ["kian"] * 2 + ["fsmi"] * 3
     g = origins.group
     assert g[0] == g[1]  # across UT midnight at Goose Bay
@@ -287,7 +323,7 @@ def test_parses_themis_file_names_and_keeps_nights_whole(tmp_path):
     assert len(set(g)) == 4
     headerless = tmp_path / "headerless.csv"
     headerless.write_text("3,20110202_1150_kian_themis20_full.pgm.gz\n")
-    assert protocols.read_origins(headerless, [3]).station.tolist() == ["kian"]
+    assert origin_table.read_origins(headerless, [3]).station.tolist() == ["kian"]
 
 
 def test_unknown_station_uses_its_observing_gap():
@@ -303,7 +339,7 @@ def test_unknown_station_uses_its_observing_gap():
             ],
         }
     )
-    origins = protocols.read_origins_frame(frame, [1, 2, 3, 4])
+    origins = origin_table.read_origins_frame(frame, [1, 2, 3, 4])
     assert origins.group.tolist() == [0, 0, 1, 1]
     assert "xyzw" in origins.night_rule
 
@@ -317,7 +353,7 @@ def test_separate_date_and_time_columns_are_joined():
             "Time": ["23:50", "00:10", "23:00"],
         }
     )
-    origins = protocols.read_origins_frame(frame, [3, 2, 1])
+    origins = origin_table.read_origins_frame(frame, [3, 2, 1])
     assert origins.station.tolist() == ["gbay"] * 3
     assert origins.night.tolist() == ["2011-02-02", "2011-02-01", "2011-02-01"]
     assert origins.group[1] == origins.group[2] != origins.group[0]
@@ -327,10 +363,10 @@ def test_unparseable_origins_name_the_file(tmp_path):
     path = tmp_path / "files_origin.csv"
     path.write_text("picNum,file\n1,20110201_0612_fsmi_themis14_full.pgm.gz\n2,image_two.png\n")
     with pytest.raises(ProtocolInputError, match=r"files_origin\.csv.*line 3"):
-        protocols.read_origins(path, [1, 2])
+        origin_table.read_origins(path, [1, 2])
     path.write_text("picNum,file\n1,20110201_0612_fsmi_themis14_full.pgm.gz\n")
     with pytest.raises(ProtocolInputError, match=r"files_origin\.csv.*no origin.*\[2\]"):
-        protocols.read_origins(path, [1, 2])
+        origin_table.read_origins(path, [1, 2])
     path.write_text("a,b\nx,y\n")
     with pytest.raises(ProtocolInputError, match=r"files_origin\.csv"):
-        protocols.read_origins(path, [1])
+        origin_table.read_origins(path, [1])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from oath.featurefile import FeatureFileError, Features, write_features
-from oath.published import compare_features, compare_features_to_file, published_section
+from oath.published import compare_features, compare_features_to_file
+from oath.report.published_features import published_section
 from oath.ridge import aggregate
 
 from .test_ridge import make_inputs, run_splits
@@ -62,9 +63,10 @@ def test_section_shows_both_feature_sets_side_by_side(tmp_path):
     run_splits(theirs, tmp_path / "published")
     comparison = tmp_path / "cmp.json"
     compare_features_to_file(ours["features"], theirs["features"], str(comparison))
-    title, html, markdown = published_section(
+    section = published_section(
         {"class6": ours_results}, {"class6": their_results}, str(comparison)
     )
+    html, markdown = section.html, section.markdown
     mine = aggregate([json.loads(open(p).read()) for p in ours_results])["printed_line"]
     published = aggregate([json.loads(open(p).read()) for p in their_results])["printed_line"]
     assert mine != published

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from oath.data import rotated_name
-from oath.report import write_report
+from oath.report.page import write_report
 from oath.ridge import aggregate, read_json, sweep_alpha_to_file
 
 from .test_ridge import WEIGHTS, make_inputs, run_splits
@@ -146,3 +146,46 @@ def test_features_without_weights_attribute(tmp_path):
     # A URL in the config is shown as text in the configuration table, never fetched or linked.
     assert "<td>&quot;http://example.org/oath.tgz&quot;</td>" in page
     assert page.count("http://") == 1 and "href=" not in page
+
+
+def test_report_config_leaves_out_what_it_does_not_show():
+    """Editing classify.* or a run-time knob must not rerun the report: not among its params."""
+    from oath.report.provenance import reported_config
+
+    config = dict(CONFIG, classify={"train_on": "all"}, new_images="/x", shard_size=256)
+    shown = reported_config(config)
+    assert shown == CONFIG
+
+
+@pytest.mark.parametrize(
+    "attrs, random",
+    [
+        ({"weights": WEIGHTS}, True),
+        ({"weights": "Inception-v4 checkpoint /data/random_forest.ckpt"}, False),
+        ({"weights": WEIGHTS, "random_weights": "false"}, False),
+        ({"weights": "anything", "random_weights": "true"}, True),
+        ({}, False),
+    ],
+)
+def test_random_weights_are_read_from_recorded_attributes(attrs, random):
+    from oath.report.provenance import has_random_weights
+
+    assert has_random_weights(attrs) is random
+
+
+def test_rule_inputs_are_sorted_by_what_the_results_record(tmp_path):
+    """Result files in any order land under their own label set, in split order."""
+    from oath.report.inputs import ReportInputError, results_by_labels
+
+    inputs = make_inputs(tmp_path / "data")
+    out_dir = tmp_path / "ridge"
+    run_splits(inputs, out_dir, labels="class2")
+    run_splits(inputs, out_dir, labels="class6")
+    paths = sorted(str(p) for p in out_dir.glob("*_split_*.json"))[::-1]
+    grouped = results_by_labels(paths, ["class6", "class2"])
+    assert list(grouped) == ["class6", "class2"]
+    for labels, found in grouped.items():
+        assert [read_json(p)["split"] for p in found] == list(range(5))
+        assert all(read_json(p)["labels"] == labels for p in found)
+    with pytest.raises(ReportInputError, match="class2"):
+        results_by_labels(paths, ["class6"])
