@@ -287,8 +287,7 @@ class DataSource:
             if lost:
                 raise DatasetError(
                     f"{manifest}: lists {lost[0]}, which is gone ({len(lost)} image(s) of shard "
-                    f"{shard}). Rotate the shard again: snakemake --forcerun {manifest} "
-                    "(or delete that manifest and run again)."
+                    f"{shard}). Delete that manifest and run again: the shard is rotated again."
                 )
         return self.shard_manifests()
 

@@ -117,7 +117,7 @@ def test_a_lost_rotated_image_names_its_manifest_and_the_fix(dataset, tmp_path, 
     manifest.write_text("".join(f"{p.split('/')[-1]}\n" for p in rotated))
     for path in rotated[1:]:
         (tmp_path / path).write_bytes(b"png")
-    with pytest.raises(DatasetError, match=r"00008-00015.txt: lists .*gone.*--forcerun"):
+    with pytest.raises(DatasetError, match=r"00008-00015.txt: lists .*gone.*Delete that manifest"):
         source.checked_manifests()
     (tmp_path / rotated[0]).write_bytes(b"png")
     assert source.checked_manifests() == source.shard_manifests()

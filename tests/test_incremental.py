@@ -50,6 +50,9 @@ def test_a_deleted_rotated_image_says_which_shard_to_redo(tmp_path, dataset):
     lost.unlink()
     done = snakemake(workdir, "rotate", check=False)
     assert done.returncode != 0
-    assert "--forcerun results/rotated/shards/00008-00015.txt" in done.stdout + done.stderr
-    snakemake(workdir, "rotate", "--forcerun", "results/rotated/shards/00008-00015.txt")
+    manifest = workdir / "results" / "rotated" / "shards" / "00008-00015.txt"
+    assert f"{manifest.relative_to(workdir)}: lists {lost.relative_to(workdir)}" in done.stderr
+    manifest.unlink()  # what the message says to do
+    assert planned_jobs(workdir, "rotate") == {"rotate_shard": 1, "rotate": 1}
+    snakemake(workdir, "rotate")
     assert lost.is_file() and planned_jobs(workdir, "rotate") == {}

@@ -61,7 +61,7 @@ def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
 def planned_wildcards(workdir: Path, rule: str, *targets: str) -> list[str]:
     """The wildcards (as `snakemake -n` prints them) of each job of one rule it would run."""
     done = snakemake(workdir, "-n", *targets)
-    blocks = re.split(r"^\S*rule ", done.stdout + done.stderr, flags=re.MULTILINE)
+    blocks = re.split(r"^\s*(?:local)?rule ", done.stdout + done.stderr, flags=re.MULTILINE)
     return sorted(
         match.group(1)
         for block in blocks
