@@ -17,9 +17,7 @@ rule make_demo_dataset:
         "../envs/rotate.yaml"
     params:
         root=str(DATA.demo.root),
-        n_images=config["demo"]["n_images"],
-        seed=config["demo"]["seed"],
-        image_size=config["demo"]["image_size"],
+        demo=config["demo"],  # n_images, seed, image_size
     script:
         "../scripts/make_demo_dataset.py"
 

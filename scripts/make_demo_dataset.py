@@ -4,9 +4,10 @@ from oath.demo import write_demo_dataset
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+demo = snakemake.params.demo
 write_demo_dataset(
     snakemake.params.root,
-    n_images=snakemake.params.n_images,
-    seed=snakemake.params.seed,
-    image_size=snakemake.params.image_size,
+    n_images=demo["n_images"],
+    seed=demo["seed"],
+    image_size=demo["image_size"],
 )
