@@ -9,6 +9,7 @@ rule make_demo_dataset:
         split=str(DATA.demo.split_file),
         origins=str(DATA.demo.files_origin),
         images=DATA.demo_images(),
+        readme=str(DATA.demo.root / "README.txt"),
     log:
         "logs/make_demo_dataset/demo.log",
     benchmark:
@@ -16,7 +17,6 @@ rule make_demo_dataset:
     conda:
         "../envs/rotate.yaml"
     params:
-        root=str(DATA.demo.root),
         demo=config["demo"],  # n_images, seed, image_size
     script:
         "../scripts/make_demo_dataset.py"

@@ -8,6 +8,8 @@ rule download_archive:
     log:
         "logs/download_archive/{archive}.log",
     localrule: True
+    conda:
+        "../envs/rotate.yaml"  # the standard library and oath only
     params:
         url=get_download_url,
         sha256=get_download_sha256,
