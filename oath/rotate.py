@@ -71,9 +71,18 @@ def rotate_shard(
 ) -> None:
     """Rotate one shard's source images to ``targets`` and list their names in a manifest.
 
-    The manifest (file names, one a line) is the workflow's sign that the shard is done: it is
-    written last, so it exists only when every image is.
+    The manifest (file names, one a line) is what extraction reads; it is written last, so it
+    exists only when the whole shard is done.
     """
     targets = [Path(t) for t in targets]
     rotate_images(sources, targets, angles)
     write_text(manifest, "".join(f"{t.name}\n" for t in targets))
+
+
+def read_manifest(manifest: str | Path, rotated_dir: str | Path) -> list[Path]:
+    """The rotated images a shard manifest lists, as paths in ``rotated_dir``."""
+    manifest = Path(manifest)
+    names = [line.strip() for line in manifest.read_text().splitlines() if line.strip()]
+    if not names:
+        raise RotationError(f"{manifest}: empty shard manifest; delete it to rotate again.")
+    return [Path(rotated_dir) / name for name in names]

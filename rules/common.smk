@@ -75,6 +75,11 @@ def get_shard_rotated(wildcards):
     return DATA.shard_rotated(wildcards.shard)
 
 
+def get_rotated_dir(wildcards):
+    """The folder of the rotated images, whose names a shard manifest lists."""
+    return str(oath.datasource.ROTATED_DIR)
+
+
 def get_shard_manifests():
     return DATA.shard_manifests()
 

@@ -40,7 +40,7 @@ rule extract_shard:
         mem_mb=3072,  # measured peak under 3 GiB for a 256-image shard, batch 16
         runtime=30,  # ~0.05 s an image on 2 cores plus start-up
     params:
-        images=get_shard_rotated,  # what the shard's rotation wrote, then its manifest
+        rotated_dir=get_rotated_dir,
         weights=get_weights_description(),
         precision=config["precision"],
         batch_size=config["batch_size"],

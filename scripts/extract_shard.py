@@ -3,10 +3,11 @@
 from oath.config import checkpoint_prefix
 from oath.features import extract_shard
 from oath.logs import log_to_file
+from oath.rotate import read_manifest
 
 log_to_file(snakemake.log[0])
 extract_shard(
-    snakemake.params.images,
+    read_manifest(snakemake.input.manifest, snakemake.params.rotated_dir),
     checkpoint_prefix(snakemake.input.weights),
     snakemake.output.features,
     weights=snakemake.params.weights,
