@@ -47,18 +47,18 @@ rule all:
     input:
         get_report_targets(),
         get_ridge_targets(),
-        get_rotated_images(),
+        get_rotated_images,
 
 
 rule rotate:
     input:
-        get_rotated_images(),
+        get_rotated_images,
 
 
 rule features:
     input:
         "results/features/auroral_feat.h5",
-        get_rotated_images(),
+        get_rotated_images,
 
 
 rule classify:
@@ -69,4 +69,4 @@ rule classify:
 rule evaluate:
     input:
         get_ridge_targets(),
-        get_rotated_images(),
+        get_rotated_images,

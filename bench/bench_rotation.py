@@ -59,7 +59,7 @@ def main() -> None:
     t_rotate, log = run(["--cores", str(args.cores), "rotate", *common], workdir)
     rotated = sorted((workdir / "results" / "rotated").glob("*.png"))
     assert len(rotated) == args.images, f"expected {args.images} rotated images, got {len(rotated)}"
-    jobs = sum(1 for line in log.splitlines() if re.match(r"\s*(local)?rule rotate_shard_", line))
+    jobs = sum(1 for line in log.splitlines() if re.match(r"\s*(local)?rule rotate_shard:", line))
     print(
         f"rotation stage, {args.images} images, --cores {args.cores}: {t_rotate:.1f} s wall "
         f"({jobs} jobs, {1000 * t_rotate / args.images:.1f} ms an image)"
@@ -80,13 +80,7 @@ def main() -> None:
             lines[i] = ",".join(fields)
     csv.write_text("\n".join(lines) + "\n")
     t_dry, dry = run(["-n", "--cores", str(args.cores), "rotate", *common], workdir)
-    stale = sorted(
-        {
-            line.split()[-1].rstrip(":")
-            for line in dry.splitlines()
-            if re.match(r"\s*(local)?rule rotate_shard_", line)
-        }
-    )
+    stale = sorted(set(re.findall(r"rule rotate_shard:(?:\n.*?)*?wildcards: (shard=\S+)", dry)))
     print(f"after changing one image's angle, snakemake -n: {t_dry:.1f} s, stale jobs: {stale}")
 
     # Baseline: the original rotate.sh, one convert process per image, on a sample.

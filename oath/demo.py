@@ -240,11 +240,6 @@ def encode_png(gray: np.ndarray) -> bytes:
     )
 
 
-def demo_root(classifications: str | Path) -> Path:
-    """The data set folder of its ``classifications/classifications.csv``."""
-    return Path(classifications).parents[1]
-
-
 def write_demo_dataset(
     root: str | Path,
     n_images: int,

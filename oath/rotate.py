@@ -64,32 +64,25 @@ def rotate_images(
 
 
 def rotate_shard(
-    sources: Sequence[str | Path], angles: Sequence[float | str], manifest: str | Path
-) -> list[Path]:
-    """Rotate one shard's source images and list the results in a manifest.
+    sources: Sequence[str | Path],
+    angles: Sequence[float | str],
+    targets: Sequence[str | Path],
+    manifest: str | Path,
+) -> None:
+    """Rotate one shard's source images to ``targets`` and list their names in a manifest.
 
-    Rotated images go beside the manifest's folder (``results/rotated/shards/X.txt`` ->
-    ``results/rotated/``) under their published names, ``{picNum:05d}_{angle}.png``; the
-    manifest (their names, one a line) is what extraction reads, written last, so it exists
-    only when the whole shard is done.
+    The manifest (file names, one a line) is what extraction reads; it is written last, so it
+    exists only when the whole shard is done.
     """
-    from oath.data import pic_num_of, rotated_name
-
-    manifest = Path(manifest)
-    rotated_dir = manifest.parent.parent
-    targets = [
-        rotated_dir / rotated_name(pic_num_of(Path(s).name), str(a))
-        for s, a in zip(sources, angles, strict=True)
-    ]
+    targets = [Path(t) for t in targets]
     rotate_images(sources, targets, angles)
     write_text(manifest, "".join(f"{t.name}\n" for t in targets))
-    return targets
 
 
-def read_manifest(manifest: str | Path) -> list[Path]:
-    """The rotated images a shard manifest lists, as paths."""
+def read_manifest(manifest: str | Path, rotated_dir: str | Path) -> list[Path]:
+    """The rotated images a shard manifest lists, as paths in ``rotated_dir``."""
     manifest = Path(manifest)
     names = [line.strip() for line in manifest.read_text().splitlines() if line.strip()]
     if not names:
         raise RotationError(f"{manifest}: empty shard manifest; delete it to rotate again.")
-    return [manifest.parent.parent / name for name in names]
+    return [Path(rotated_dir) / name for name in names]

@@ -1,5 +1,6 @@
-# Config validation, the image table, wildcard constraints, input functions and target lists.
-# No rules here; the logic behind these functions lives in the oath package.
+# Config validation, the data source, wildcard constraints, input functions and target lists.
+# No rules here; the logic behind these functions lives in the oath package (the data set,
+# folder or download, in oath.datasource).
 
 import sys
 from pathlib import Path
@@ -8,32 +9,24 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 import oath.config
+import oath.datasource
 import oath.download
 import oath.themis
-from oath.data import DatasetError, image_name, rotated_name
+from oath.data import DatasetError
 
 validate(config, str(oath.config.schema_path()))
 
+
+def get_unpacked_oath():
+    """The folder the OATH tarball went into, once the unpack_oath checkpoint has run."""
+    return checkpoints.unpack_oath.get().output.folder
+
+
 try:
-    # None while dataset "oath" is still to be downloaded: see is_oath_download().
-    DATASET = oath.config.resolve_dataset(config)
+    DATA = oath.datasource.DataSource(config, wait_for_unpack=get_unpacked_oath)
 except DatasetError as exc:
     raise WorkflowError(str(exc)) from None
-
-if DATASET is None:
-    print(
-        f"oath-pipeline: data set oath is not under {oath.config.OATH_DIR} yet: planning its "
-        f"download from {config['oath']['url']} and {config['oath']['n_images']} images",
-        file=sys.stderr,
-    )
-    SHARDS = {}
-    SHARD_NAMES = oath.config.shard_names(
-        range(1, config["oath"]["n_images"] + 1), config["shard_size"]
-    )
-else:
-    print(f"oath-pipeline: {DATASET.describe()}", file=sys.stderr)
-    SHARDS = oath.config.shard_table(DATASET.table, config["shard_size"])
-    SHARD_NAMES = list(SHARDS)
+print(f"oath-pipeline: {DATA.describe()}", file=sys.stderr)
 
 SPLITS = list(range(config["ridge"]["n_splits"]))
 DEMO_CHECKPOINT = (
@@ -54,112 +47,50 @@ wildcard_constraints:
 # --- the data set --------------------------------------------------------------------------
 
 
-def is_oath_download():
-    """True while dataset "oath" waits for its tarball: the table is read after unpacking."""
-    return DATASET is None
-
-
-def get_archive_name(url):
-    return oath.download.archive_name(url)
-
-
-def get_oath_root():
-    """The unpacked OATH folder (after the unpack_oath checkpoint has run)."""
-    unpacked = checkpoints.unpack_oath.get().output.folder
-    root = oath.config.find_dataset_root(unpacked)
-    if root is None:
-        raise WorkflowError(
-            f"{unpacked}: the OATH tarball holds no classifications/classifications.csv. "
-            f"Check oath.url, delete {unpacked} and the tarball, and run again."
-        )
-    return root
-
-
-_OATH_PLAN = []
-
-
-def get_oath_plan():
-    """The downloaded data set's plan, read once the tarball is unpacked."""
-    if not _OATH_PLAN:
-        get_oath_root()
-        try:
-            _OATH_PLAN.append(oath.config.resolve_dataset(config))
-        except DatasetError as exc:
-            raise WorkflowError(str(exc)) from None
-    return _OATH_PLAN[0]
+def get_archive(key):
+    return f"resources/downloads/{oath.download.archive_name(config[key]['url'])}"
 
 
 def get_classifications_file(wildcards=None):
-    if is_oath_download():
-        return str(get_oath_plan().classifications)
-    return str(DATASET.classifications)
+    return DATA.classifications()
 
 
 def get_files_origin(wildcards):
-    """{"files_origin": path} when the data set has images/files_origin.csv, else {}."""
-    if is_oath_download():
-        root = get_oath_root()
-    elif DATASET.is_demo:
-        return {"files_origin": str(DATASET.root / "images" / "files_origin.csv")}
-    else:
-        root = DATASET.root
-    path = root / "images" / "files_origin.csv"
-    return {"files_origin": str(path)} if path.is_file() else {}
+    return DATA.files_origin()
 
 
 def get_split_file(wildcards=None):
-    if is_oath_download():
-        return str(get_oath_plan().split_file)
-    return str(DATASET.split_file)
+    return DATA.split_file()
 
 
-def get_source_images(rows):
-    return [str(DATASET.images_dir / image_name(p)) for p in rows["picNum"]]
+def get_shard_images(wildcards):
+    return DATA.shard_images(wildcards.shard)
 
 
-def get_rotated_paths(rows):
-    return [
-        f"results/rotated/{rotated_name(p, a)}"
-        for p, a in zip(rows["picNum"], rows["angle"])
-    ]
+def get_shard_angles(wildcards):
+    return DATA.shard_angles(wildcards.shard)
 
 
-def get_downloaded_shard_rows(wildcards):
-    plan = get_oath_plan()
-    rows = oath.config.shard_table(plan.table, config["shard_size"]).get(
-        wildcards.shard
-    )
-    if rows is None:
-        raise WorkflowError(
-            f"{plan.classifications}: no image falls in shard {wildcards.shard}; the tarball "
-            f"has {len(plan.table)} images, not the oath.n_images = {config['oath']['n_images']} "
-            "the plan assumed. Set oath.n_images to that number and run again."
-        )
-    return plan, rows
+def get_shard_rotated(wildcards):
+    return DATA.shard_rotated(wildcards.shard)
 
 
-def get_downloaded_shard_images(wildcards):
-    plan, rows = get_downloaded_shard_rows(wildcards)
-    return [str(plan.images_dir / image_name(p)) for p in rows["picNum"]]
-
-
-def get_downloaded_shard_angles(wildcards):
-    return list(get_downloaded_shard_rows(wildcards)[1]["angle"])
+def get_rotated_dir(wildcards):
+    """The folder of the rotated images, whose names a shard manifest lists."""
+    return str(oath.datasource.ROTATED_DIR)
 
 
 def get_shard_manifests():
-    return expand("results/rotated/shards/{shard}.txt", shard=SHARD_NAMES)
+    return DATA.shard_manifests()
 
 
-def get_rotated_images():
-    """Every rotated image plus the shard manifests, for the targets to request.
+def get_rotated_images(wildcards):
+    """The shard manifests, for the targets that promise every rotated image in place."""
+    return DATA.checked_manifests()
 
-    Extraction reads a shard's manifest only; asking for each image here is what makes a
-    changed angle (a new file name) rerun its shard.
-    """
-    return [
-        p for rows in SHARDS.values() for p in get_rotated_paths(rows)
-    ] + get_shard_manifests()
+
+def get_shard_features():
+    return expand("results/features/shards/{shard}.h5", shard=DATA.shard_names)
 
 
 # --- weights -------------------------------------------------------------------------------
@@ -169,7 +100,7 @@ def get_checkpoint_choice():
     """random | published | a path; "" picks random for the demo, published otherwise."""
     choice = config["checkpoint"]
     if not choice:
-        return "random" if config["dataset"] == oath.config.DEMO else "published"
+        return "random" if DATA.is_demo else "published"
     return choice
 
 
@@ -208,39 +139,32 @@ def get_weights_description():
     return f"Inception-v4 checkpoint {config['checkpoint']}"
 
 
-def get_download_url(wildcards):
-    urls = {
-        get_archive_name(config[key]["url"]): config[key]
+def get_download(wildcards):
+    """The config entry (url, sha256) of the archive a download_archive job fetches."""
+    sources = {
+        oath.download.archive_name(config[key]["url"]): config[key]
         for key in ("oath", "inception_v4")
     }
-    return urls[wildcards.archive]["url"]
+    return sources[wildcards.archive]
+
+
+def get_download_url(wildcards):
+    return get_download(wildcards)["url"]
 
 
 def get_download_sha256(wildcards):
-    sources = {
-        get_archive_name(config[key]["url"]): config[key]
-        for key in ("oath", "inception_v4")
-    }
-    return sources[wildcards.archive]["sha256"]
+    return get_download(wildcards)["sha256"]
 
 
 # --- features, fits, targets ---------------------------------------------------------------
 
 
-def has_published_features():
-    if is_oath_download():
-        return True  # the OATH tarball ships features/auroral_feat.h5
-    return (DATASET.root / "features" / "auroral_feat.h5").is_file()
-
-
 def get_feature_sets():
-    """Our extracted features, plus the published ones when the data set ships them."""
-    return ["extracted", "published"] if has_published_features() else ["extracted"]
+    return DATA.feature_sets()
 
 
 def get_published_features(wildcards=None):
-    root = get_oath_root() if is_oath_download() else DATASET.root
-    return str(root / "features" / "auroral_feat.h5")
+    return DATA.published_features()
 
 
 def get_features_file(wildcards):
@@ -262,13 +186,13 @@ def get_published_split_results():
     """The ridge on the published features, when the data set ships them."""
     return (
         get_split_results("published", config["labels"])
-        if has_published_features()
+        if DATA.has_published_features()
         else []
     )
 
 
 def get_comparison():
-    if has_published_features():
+    if DATA.has_published_features():
         return ["results/features/comparison_with_published.json"]
     return []
 

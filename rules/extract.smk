@@ -1,25 +1,24 @@
 # Inception-v4 Logits: the demo checkpoint, one extraction job per shard, and the merge into
 # the published auroral_feat.h5 layout.
 
-if is_random_checkpoint():
 
-    rule make_demo_checkpoint:
-        output:
-            index=f"{DEMO_CHECKPOINT}.index",
-            data=f"{DEMO_CHECKPOINT}.data-00000-of-00001",
-        log:
-            "logs/make_demo_checkpoint/checkpoint.log",
-        benchmark:
-            "benchmarks/make_demo_checkpoint/checkpoint.tsv"
-        conda:
-            "../envs/extract.yaml"
-        resources:
-            mem_mb=3000,  # graph plus 46 M float32 values, written once
-            runtime=10,
-        params:
-            seed=config["demo_checkpoint_seed"],
-        script:
-            "../scripts/make_demo_checkpoint.py"
+rule make_demo_checkpoint:
+    output:
+        index=f"{DEMO_CHECKPOINT}.index",
+        data=f"{DEMO_CHECKPOINT}.data-00000-of-00001",
+    log:
+        "logs/make_demo_checkpoint/checkpoint.log",
+    benchmark:
+        "benchmarks/make_demo_checkpoint/checkpoint.tsv"
+    conda:
+        "../envs/extract.yaml"
+    resources:
+        mem_mb=3000,  # graph plus 46 M float32 values, written once
+        runtime=10,
+    params:
+        seed=config["demo_checkpoint_seed"],
+    script:
+        "../scripts/make_demo_checkpoint.py"
 
 
 rule extract_shard:
@@ -41,6 +40,7 @@ rule extract_shard:
         mem_mb=3072,  # measured peak under 3 GiB for a 256-image shard, batch 16
         runtime=30,  # ~0.05 s an image on 2 cores plus start-up
     params:
+        rotated_dir=get_rotated_dir,
         weights=get_weights_description(),
         precision=config["precision"],
         batch_size=config["batch_size"],
@@ -50,7 +50,7 @@ rule extract_shard:
 
 rule merge_features:
     input:
-        shards=expand("results/features/shards/{shard}.h5", shard=SHARD_NAMES),
+        shards=get_shard_features(),
     output:
         features="results/features/auroral_feat.h5",
     log:

@@ -7,7 +7,7 @@ from oath.rotate import read_manifest
 
 log_to_file(snakemake.log[0])
 extract_shard(
-    read_manifest(snakemake.input.manifest),
+    read_manifest(snakemake.input.manifest, snakemake.params.rotated_dir),
     checkpoint_prefix(snakemake.input.weights),
     snakemake.output.features,
     weights=snakemake.params.weights,

@@ -1,12 +1,15 @@
 """Adapter for rule make_demo_dataset: draw the synthetic demo in the OATH layout."""
 
-from oath.demo import demo_root, write_demo_dataset
+import os
+
+from oath.demo import write_demo_dataset
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+demo = snakemake.params.demo
 write_demo_dataset(
-    demo_root(snakemake.output.classifications),
-    n_images=snakemake.params.n_images,
-    seed=snakemake.params.seed,
-    image_size=snakemake.params.image_size,
+    os.path.dirname(snakemake.output.readme),  # the data set's folder holds its README.txt
+    n_images=demo["n_images"],
+    seed=demo["seed"],
+    image_size=demo["image_size"],
 )

@@ -1,7 +1,12 @@
-"""Adapter for the rotate_shard rules: rotate one shard's images by their OATH angles."""
+"""Adapter for rule rotate_shard: rotate one shard's images by their OATH angles."""
 
 from oath.logs import log_to_file
 from oath.rotate import rotate_shard
 
 log_to_file(snakemake.log[0])
-rotate_shard(snakemake.input.images, snakemake.params.angles, snakemake.output.manifest)
+rotate_shard(
+    snakemake.input.images,
+    snakemake.params.angles,
+    snakemake.params.rotated,
+    snakemake.output.manifest,
+)

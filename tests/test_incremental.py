@@ -6,7 +6,7 @@ import numpy as np
 
 from oath.demo import encode_png
 
-from .workflow import planned_jobs, snakemake, write_config
+from .workflow import planned_jobs, planned_wildcards, snakemake, write_config
 
 
 def set_angle(dataset, pic_num, angle):
@@ -30,10 +30,29 @@ def test_changing_one_image_or_angle_plans_only_its_shard(tmp_path, dataset):
     assert planned_jobs(workdir, "rotate") == {}
 
     set_angle(dataset, 10, "123")
-    assert planned_jobs(workdir, "rotate") == {"rotate_shard_00008_00015": 1, "rotate": 1}
+    assert planned_jobs(workdir, "rotate") == {"rotate_shard": 1, "rotate": 1}
+    assert planned_wildcards(workdir, "rotate_shard", "rotate") == ["shard=00008-00015"]
 
     snakemake(workdir, "rotate")
     assert (workdir / "results" / "rotated" / "00010_123.png").is_file()
     new_pixels = np.full((64, 64), 90, np.uint8)
     (dataset / "images" / "cropped_scaled" / "00020.png").write_bytes(encode_png(new_pixels))
-    assert planned_jobs(workdir, "rotate") == {"rotate_shard_00016_00023": 1, "rotate": 1}
+    assert planned_jobs(workdir, "rotate") == {"rotate_shard": 1, "rotate": 1}
+    assert planned_wildcards(workdir, "rotate_shard", "rotate") == ["shard=00016-00023"]
+
+
+def test_a_deleted_rotated_image_says_which_shard_to_redo(tmp_path, dataset):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    write_config(workdir, dataset=str(dataset), shard_size=8)
+    snakemake(workdir, "rotate")
+    lost = next((workdir / "results" / "rotated").glob("00010_*.png"))
+    lost.unlink()
+    done = snakemake(workdir, "rotate", check=False)
+    assert done.returncode != 0
+    manifest = workdir / "results" / "rotated" / "shards" / "00008-00015.txt"
+    assert f"{manifest.relative_to(workdir)}: lists {lost.relative_to(workdir)}" in done.stderr
+    manifest.unlink()  # what the message says to do
+    assert planned_jobs(workdir, "rotate") == {"rotate_shard": 1, "rotate": 1}
+    snakemake(workdir, "rotate")
+    assert lost.is_file() and planned_jobs(workdir, "rotate") == {}

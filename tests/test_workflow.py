@@ -13,7 +13,7 @@ import pytest
 from oath.demo import encode_png, write_demo_dataset
 from oath.featurefile import read_features
 
-from .workflow import planned_jobs, snakemake, write_config
+from .workflow import planned_jobs, planned_wildcards, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -65,8 +65,8 @@ def folder_run(tmp_path_factory):
     return workdir, dataset
 
 
-def expect_one_shard_downstream(jobs, rotate_rule):
-    assert jobs.pop(rotate_rule) == 1
+def expect_one_shard_downstream(jobs):
+    assert jobs.pop("rotate_shard") == 1
     assert jobs.pop("extract_shard") == 1  # the one shard holding the image, of three
     assert jobs.pop("merge_features") == 1
     assert jobs.pop("render_report") == 1 and jobs.pop("all") == 1
@@ -81,8 +81,9 @@ def test_one_changed_image_reruns_only_its_shard_downstream(folder_run):
         encode_png(np.full((64, 64), 77, np.uint8))
     )
     jobs = planned_jobs(workdir)
-    expect_one_shard_downstream(jobs, "rotate_shard_00016_00031")
+    expect_one_shard_downstream(jobs)
     assert jobs == {}
+    assert planned_wildcards(workdir, "rotate_shard") == ["shard=00016-00031"]
     snakemake(workdir)  # bring the run up to date for the next test
 
 
@@ -97,8 +98,10 @@ def test_one_changed_angle_reruns_only_its_shard_downstream(folder_run):
             lines[i] = ",".join(fields)
     csv.write_text("\n".join(lines) + "\n")
     jobs = planned_jobs(workdir)
-    expect_one_shard_downstream(jobs, "rotate_shard_00000_00015")
+    expect_one_shard_downstream(jobs)
     assert jobs == {}
+    assert planned_wildcards(workdir, "rotate_shard") == ["shard=00000-00015"]
+    assert planned_wildcards(workdir, "extract_shard") == ["shard=00000-00015"]
 
 
 def test_report_zip_bundles_the_figures(demo_run):

@@ -56,3 +56,16 @@ def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
         if match and match.group(1) != "total":
             jobs[match.group(1)] = int(match.group(2))
     return jobs
+
+
+def planned_wildcards(workdir: Path, rule: str, *targets: str) -> list[str]:
+    """The wildcards (as `snakemake -n` prints them) of each job of one rule it would run."""
+    done = snakemake(workdir, "-n", *targets)
+    blocks = re.split(r"^\s*(?:local)?rule ", done.stdout + done.stderr, flags=re.MULTILINE)
+    return sorted(
+        match.group(1)
+        for block in blocks
+        if block.startswith(f"{rule}:")
+        for match in [re.search(r"^\s+wildcards: (.*)$", block, re.MULTILINE)]
+        if match
+    )
