@@ -35,7 +35,7 @@ import urllib.request
 import zlib
 from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
-from typing import TextIO
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +241,61 @@ class _Progress:
             pass
 
 
+def _check_complete_after_416(
+    exc: urllib.error.HTTPError, url: str, part: Path, offset: int, expected: str | None
+) -> None:
+    """A 416 to our resume: return if the part file is already whole, else start over."""
+    _, total = _content_range(exc.headers.get("Content-Range"))
+    exc.close()
+    if total == offset:
+        log.info("%s: %d bytes already in %s (HTTP 416 to resume); complete", url, offset, part)
+        return
+    if total is None and expected and sha256_file(part) == expected:
+        log.info("%s: %s already holds the expected file (HTTP 416 to resume)", url, part)
+        return
+    raise _RestartFromZero(
+        f"the server refused to resume at byte {offset} (HTTP 416, size "
+        f"{'unknown' if total is None else total})"
+    ) from None
+
+
+def _copy_body(
+    response: Any,
+    part: Path,
+    mode: str,
+    offset: int,
+    bar: _Progress | None,
+    *,
+    url: str,
+    dest: Path,
+) -> int:
+    """Append (or write) the response body to the part file; return the bytes it now holds."""
+    received = offset
+    try:
+        out = open(part, mode)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot write {part} ({exc.strerror or exc})", url=url, dest=dest
+        ) from None
+    with out:
+        while True:
+            chunk = response.read(CHUNK_SIZE)  # network errors propagate to the caller
+            if not chunk:
+                break
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                raise DownloadError(
+                    f"cannot write {part} ({exc.strerror or exc})", url=url, dest=dest
+                ) from None
+            received += len(chunk)
+            if bar is not None:
+                bar.update(received)
+        out.flush()
+        os.fsync(out.fileno())
+    return received
+
+
 def _fetch_once(
     url: str, dest: Path, *, timeout: float, expected: str | None, progress: bool
 ) -> None:
@@ -261,18 +316,8 @@ def _fetch_once(
     except urllib.error.HTTPError as exc:
         if exc.code != 416 or not offset:
             raise
-        _, total = _content_range(exc.headers.get("Content-Range"))
-        exc.close()
-        if total == offset:
-            log.info("%s: %d bytes already in %s (HTTP 416 to resume); complete", url, offset, part)
-            return
-        if total is None and expected and sha256_file(part) == expected:
-            log.info("%s: %s already holds the expected file (HTTP 416 to resume)", url, part)
-            return
-        raise _RestartFromZero(
-            f"the server refused to resume at byte {offset} (HTTP 416, size "
-            f"{'unknown' if total is None else total})"
-        ) from None
+        _check_complete_after_416(exc, url, part, offset, expected)
+        return
 
     with response:
         status = response.status or 200  # file:// URLs have no status
@@ -296,30 +341,8 @@ def _fetch_once(
             log.info("%s: resuming at byte %d of %s", url, offset, total or "unknown")
 
         bar = _Progress(dest.name, total, offset) if progress else None
-        received = offset
         try:
-            try:
-                out = open(part, mode)
-            except OSError as exc:
-                raise DownloadError(
-                    f"cannot write {part} ({exc.strerror or exc})", url=url, dest=dest
-                ) from None
-            with out:
-                while True:
-                    chunk = response.read(CHUNK_SIZE)  # network errors propagate to the caller
-                    if not chunk:
-                        break
-                    try:
-                        out.write(chunk)
-                    except OSError as exc:
-                        raise DownloadError(
-                            f"cannot write {part} ({exc.strerror or exc})", url=url, dest=dest
-                        ) from None
-                    received += len(chunk)
-                    if bar is not None:
-                        bar.update(received)
-                out.flush()
-                os.fsync(out.fileno())
+            received = _copy_body(response, part, mode, offset, bar, url=url, dest=dest)
         finally:
             if bar is not None:
                 bar.close()
@@ -355,7 +378,6 @@ def download(
     malformed ``sha256`` or negative ``retries``.
     """
     dest = Path(dest)
-    part = part_path(dest)
     expected = _normalise_digest(sha256)
     if retries < 0:
         raise ValueError(f"retries must be 0 or more, got {retries}")
@@ -377,6 +399,17 @@ def download(
         dest.unlink()
 
     log.info("downloading %s to %s", url, dest)
+    _fetch_with_retries(
+        url, dest, timeout=timeout, expected=expected, retries=retries, progress=progress
+    )
+    return _verify_and_place(url, dest, expected)
+
+
+def _fetch_with_retries(
+    url: str, dest: Path, *, timeout: float, expected: str | None, retries: int, progress: bool
+) -> None:
+    """_fetch_once until the part file is whole: transient failures wait and resume."""
+    part = part_path(dest)
     failures = restarts = 0
     while True:
         try:
@@ -418,6 +451,10 @@ def download(
             )
             time.sleep(delay)
 
+
+def _verify_and_place(url: str, dest: Path, expected: str | None) -> str:
+    """Hash the part file; rename it onto ``dest`` when it matches ``expected`` (if given)."""
+    part = part_path(dest)
     digest = sha256_file(part)
     log.info("%s: sha256 %s", dest, digest)
     if expected and digest != expected:
