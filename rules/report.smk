@@ -60,5 +60,6 @@ rule render_report:
         labels=config["labels"],
         feature_sets=get_feature_sets(),
         config=reported_config(config),
+        rotated_dir=get_rotated_dir,
     script:
         "../scripts/render_report.py"

@@ -14,7 +14,7 @@ render_report(
     labels=list(snakemake.params.labels),
     features=snakemake.input.features,
     classifications=snakemake.input.classifications,
-    manifests=list(snakemake.input.manifests),
+    rotated_dir=snakemake.params.rotated_dir,
     config=dict(snakemake.params.config),
     html=snakemake.output.html,
     markdown=snakemake.output.markdown,

@@ -16,7 +16,6 @@ from oath.report.protocols import protocols_section
 from oath.report.published_features import published_section
 from oath.report.tables import Section
 from oath.ridge import read_json
-from oath.rotate import read_manifest
 
 
 class ReportInputError(ValueError):
@@ -79,7 +78,7 @@ def render_report(
     labels: Sequence[str],
     features: str,
     classifications: str,
-    manifests: Sequence[str],
+    rotated_dir: str,
     config: dict[str, Any],
     html: str,
     markdown: str,
@@ -87,18 +86,16 @@ def render_report(
 ) -> None:
     """The whole report from the rule's files: see :func:`oath.report.page.write_report`.
 
-    The rotated images are found where the shard ``manifests`` list them; the figures go to the
-    folder of the ``figures`` outputs.
+    The rotated images in ``rotated_dir`` illustrate the classes; the figures go to the folder
+    of the ``figures`` outputs.
     """
-    if not manifests:
-        raise ReportInputError("no shard manifest: the report cannot find the rotated images.")
     extracted = results_by_labels(split_results, labels)
     write_report(
         split_results=extracted,
         sweeps=sweeps_by_labels(sweeps),
         features=features,
         classifications=classifications,
-        images_dir=str(read_manifest(manifests[0])[0].parent),
+        images_dir=str(rotated_dir),
         config=config,
         html=html,
         markdown=markdown,
