@@ -87,7 +87,7 @@ class Conversion:
 
 @dataclasses.dataclass
 class FrameRecord:
-    """One row of the output: a converted frame (``png`` bytes) or a failure (``png`` None)."""
+    """One row of the output: a frame (``png``: its bytes until fed, unless kept) or a failure."""
 
     file: str
     frame: int | None
@@ -189,6 +189,8 @@ class StreamingExtractor:
         self._tf = tf
         self._records: Iterator[FrameRecord] = iter(())
         self._seen: list[FrameRecord] = []
+        #: Keep each frame's PNG bytes in the records :meth:`run` returns (else dropped once fed).
+        self.keep_images = False
         self.graph = tf.Graph()
         with self.graph.as_default():
             dataset = (
@@ -247,6 +249,8 @@ class StreamingExtractor:
             self._seen.append(record)
             if record.png is not None:
                 yield row, record.png
+                if not self.keep_images:
+                    record.png = None  # TensorFlow holds its copy; a day shard stays small
 
     def run(self, records: Iterable[FrameRecord]) -> tuple[list[FrameRecord], np.ndarray]:
         """All records (failed ones included) and the Logits of each, NaN rows for failures."""
@@ -315,7 +319,7 @@ def predictions_table(
     model: Model, records: Sequence[FrameRecord], logits: np.ndarray
 ) -> pd.DataFrame:
     """The predictions.csv columns for ``records``: ids, per label set class/name/scores, status."""
-    ok = np.array([r.png is not None for r in records], dtype=bool)
+    ok = np.array([r.status == STATUS_OK for r in records], dtype=bool)
     table = pd.DataFrame(
         {
             "file": [r.file for r in records],
@@ -358,7 +362,7 @@ def _write_extras(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     pngs = [""] * len(records)
-    ok = [k for k, r in enumerate(records) if r.png is not None]
+    ok = [k for k, r in enumerate(records) if r.status == STATUS_OK]
     if save_images:
         for k in ok:
             (tmp / records[k].name).write_bytes(records[k].png or b"")
@@ -401,6 +405,7 @@ def classify_shard(
             checkpoint, batch_size=batch_size, threads=threads, precision=precision
         ) as extractor:
             check_model_weights(fitted, sha.result(), checkpoint)
+            extractor.keep_images = save_images
             records, logits = extractor.run(iter_frames(files, conversion))
     table = predictions_table(fitted, records, logits)
     attrs = {
