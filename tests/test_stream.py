@@ -34,8 +34,7 @@ def checkpoint(tmp_path_factory) -> Path:
     return prefix
 
 
-@pytest.fixture(scope="module")
-def model(checkpoint, tmp_path_factory) -> Path:
+def write_model(checkpoint: Path, path: Path) -> Path:
     """A ridge model with random coefficients, trained (it says) on this checkpoint's features."""
     rng = np.random.RandomState(5)
     label_models = {}
@@ -49,9 +48,13 @@ def model(checkpoint, tmp_path_factory) -> Path:
         "labels": ["class6", "class2"],
         "features": {"checkpoint_sha256": checkpoint_sha256(checkpoint)},
     }
-    path = tmp_path_factory.mktemp("stream_model") / "model.npz"
     save_model(Model(label_models, provenance), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint, tmp_path_factory) -> Path:
+    return write_model(checkpoint, tmp_path_factory.mktemp("stream_model") / "model.npz")
 
 
 def archive(root: Path, site: str, hour: int, n_files: int = 2, seed: int = 0) -> list[Path]:
