@@ -186,6 +186,9 @@ class StreamingExtractor:
 
         started = time.perf_counter()
         self.precision = precision
+        #: What the network computes in, known after the first batch (bfloat16 asked for on a
+        #: CPU without bfloat16 support runs float32: TensorFlow skips the rewrite silently).
+        self.precision_in_use: str | None = "float32" if precision == "float32" else None
         self._tf = tf
         self._records: Iterator[FrameRecord] = iter(())
         self._seen: list[FrameRecord] = []
@@ -260,7 +263,7 @@ class StreamingExtractor:
         rows, batches = [], []
         while True:
             try:
-                row, logits = self.session.run([self._rows, self.logits])
+                row, logits = self._run_batch()
             except tf.errors.OutOfRangeError:
                 break
             rows.append(row)
@@ -270,6 +273,30 @@ class StreamingExtractor:
         if rows:
             out[np.concatenate(rows)] = np.concatenate(batches)
         return seen, out
+
+    def _run_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids and Logits of the next batch; the first under bfloat16 also learns whether
+        the graph TensorFlow ran computes in bfloat16 (as oath.features does)."""
+        if self.precision_in_use is not None:
+            return self.session.run([self._rows, self.logits])
+        tf = self._tf
+        metadata = tf.compat.v1.RunMetadata()
+        result = self.session.run(
+            [self._rows, self.logits],
+            options=tf.compat.v1.RunOptions(output_partition_graphs=True),
+            run_metadata=metadata,
+        )
+        bf16 = tf.bfloat16.as_datatype_enum
+        rewritten = any(
+            attr.type == bf16 or bf16 in attr.list.type
+            for graph in metadata.partition_graphs
+            for node in graph.node
+            for attr in node.attr.values()
+        )
+        self.precision_in_use = "bfloat16" if rewritten else "float32"
+        if not rewritten:
+            log.warning("bfloat16 asked for, but TensorFlow computes in float32 on this CPU")
+        return result
 
     def close(self) -> None:
         self.session.close()
@@ -407,6 +434,7 @@ def classify_shard(
             check_model_weights(fitted, sha.result(), checkpoint)
             extractor.keep_images = save_images
             records, logits = extractor.run(iter_frames(files, conversion))
+            precision = extractor.precision_in_use or precision
     table = predictions_table(fitted, records, logits)
     attrs = {
         "weights": weights,
