@@ -11,7 +11,7 @@ from snakemake.utils import validate
 import oath.config
 import oath.datasource
 import oath.download
-import oath.themis
+import oath.inventory
 from oath.data import DatasetError
 
 validate(config, str(oath.config.schema_path()))
@@ -40,7 +40,7 @@ wildcard_constraints:
     features="extracted|published",
     labels="class6|class2",
     split=r"\d+",
-    newshard=r"n\d+",
+    newshard=r"[a-z0-9]+/[0-9A-Za-z-]+",
     archive=r"[^/]+\.(tgz|tar\.gz|tar)",
 
 
@@ -210,33 +210,44 @@ def get_report_targets():
 
 
 # --- new images (classify) -----------------------------------------------------------------
+# The input files are listed once per run, by the main Snakemake process, into
+# NEW_INVENTORY; jobs (re-parsing this file on a cluster node) read that table instead of
+# walking the archive again. Shards are keyed by site and UT hour (oath.inventory).
 
-
+NEW_INVENTORY = "results/predictions/inventory.parquet"
 _NEW_SHARDS = []
 
 
 def get_new_image_shards():
-    """New input files in shards of classify.files_per_shard, named n00000, n00001, ..."""
+    """Shard key (e.g. gill/2014-03-10T06) -> its input files, from the inventory."""
     if not _NEW_SHARDS:
-        _NEW_SHARDS.append(list_new_image_shards())
+        _NEW_SHARDS.append(oath.inventory.shard_files(load_new_inventory()))
     return _NEW_SHARDS[0]
 
 
-def list_new_image_shards():
+def load_new_inventory():
     if not config["new_images"]:
         raise WorkflowError(
             "classify needs new images: set new_images in config.yaml or run "
             "snakemake classify --config new_images=/path/to/images"
         )
     try:
-        files = oath.themis.collect_inputs([config["new_images"]])
-    except oath.themis.ThemisError as exc:
+        if not workflow.is_main_process:
+            return oath.inventory.read_inventory(NEW_INVENTORY)
+        table = oath.inventory.make_inventory(
+            config["new_images"],
+            unit=config["classify"]["shard_unit"],
+            image_buckets=config["classify"]["image_buckets"],
+        )
+        oath.inventory.write_inventory(table, NEW_INVENTORY)
+    except oath.inventory.InventoryError as exc:
         raise WorkflowError(str(exc)) from None
-    size = config["classify"]["files_per_shard"]
-    return {
-        f"n{i // size:05d}": [str(f) for f in files[i : i + size]]
-        for i in range(0, len(files), size)
-    }
+    print(
+        f"oath-pipeline: {len(table)} new file(s) in "
+        f"{table['shard'].nunique()} shard(s), listed in {NEW_INVENTORY}",
+        file=sys.stderr,
+    )
+    return table
 
 
 def get_new_shard_files(wildcards):
@@ -250,9 +261,22 @@ def get_new_shard_outputs(pattern):
     return outputs
 
 
+def get_new_image_conversion():
+    """Crop, scaling and angles for raw frames, as plain values for the jobs."""
+    keys = ("crop", "scaling", "crop_per_site", "angle_per_site")
+    return {key: config["classify"][key] for key in keys}
+
+
+def get_classify_shard_runtime():
+    """Minutes per shard: an hour is ~1,200 frames (a few minutes), a day 24 times that."""
+    return 30 if config["classify"]["shard_unit"] == "hour" else 360
+
+
 def get_classify_targets():
     return [
         "results/predictions/predictions.csv",
         "results/predictions/class_counts.png",
         "results/predictions/contact_sheet.png",
+        "results/predictions/dataset",
+        "results/predictions/nights",
     ]

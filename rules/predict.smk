@@ -1,5 +1,7 @@
-# Classify new all-sky images: a model fitted on the labelled data set, new images prepared and
-# extracted in shards of input files (the same extraction code as training), one CSV out.
+# Classify new all-sky images: a model fitted on the labelled data set; new files listed once
+# (results/predictions/inventory.parquet) and classified in stable shards keyed by site and UT
+# hour (classify.shard_unit), one streamed job per shard (raw file -> frames -> Inception-v4 ->
+# ridge, the same extraction code as training); then one dataset, one CSV and the pictures.
 
 
 rule train_model:
@@ -28,66 +30,42 @@ rule train_model:
         "../scripts/train_model.py"
 
 
-rule prepare_new_images:
+rule classify_shard:
     input:
         files=get_new_shard_files,
-    output:
-        manifest="results/predictions/prepared/{newshard}.csv",
-        images=directory("results/predictions/prepared/{newshard}"),
-    log:
-        "logs/prepare_new_images/{newshard}.log",
-    benchmark:
-        "benchmarks/prepare_new_images/{newshard}.tsv"
-    group:
-        "new_shard"
-    conda:
-        "../envs/predict.yaml"
-    resources:
-        mem_mb=1000,  # one raw file (20 16-bit frames) at a time
-        runtime=15,
-    params:
-        crop=config["classify"]["crop"],
-        crop_per_site=config["classify"]["crop_per_site"],
-        scaling=config["classify"]["scaling"],
-        angle_per_site=config["classify"]["angle_per_site"],
-    script:
-        "../scripts/prepare_new_images.py"
-
-
-rule extract_new_shard:
-    input:
-        manifest="results/predictions/prepared/{newshard}.csv",
-        images="results/predictions/prepared/{newshard}",
+        model="results/predictions/model.npz",
         weights=get_checkpoint_files(),
     output:
-        features="results/predictions/features/{newshard}.h5",
+        predictions="results/predictions/shards/{newshard}.parquet",
+        extras=directory("results/predictions/shards/{newshard}.extra"),
     log:
-        "logs/extract_new_shard/{newshard}.log",
+        "logs/classify_shard/{newshard}.log",
     benchmark:
-        "benchmarks/extract_new_shard/{newshard}.tsv"
-    group:
-        "new_shard"
+        "benchmarks/classify_shard/{newshard}.tsv"
     conda:
-        "../envs/extract.yaml"
+        "../envs/classify.yaml"
     threads: 2
     resources:
-        mem_mb=3072,  # as extract_shard
-        runtime=30,
+        mem_mb=3072,  # as extract_shard: the network; frames stream through, a file at a time
+        runtime=get_classify_shard_runtime(),
     params:
+        conversion=get_new_image_conversion(),
         weights=get_weights_description(),
+        save_images=config["classify"]["save_images"],
+        save_features=config["classify"]["save_features"],
         precision=config["precision"],
         batch_size=config["batch_size"],
     script:
-        "../scripts/extract_new_shard.py"
+        "../scripts/classify_shard.py"
 
 
 rule classify_images:
     input:
-        model="results/predictions/model.npz",
-        features=get_new_shard_outputs("results/predictions/features/{newshard}.h5"),
-        manifests=get_new_shard_outputs("results/predictions/prepared/{newshard}.csv"),
+        shards=get_new_shard_outputs("results/predictions/shards/{newshard}.parquet"),
     output:
         predictions="results/predictions/predictions.csv",
+        dataset=directory("results/predictions/dataset"),
+        nights=directory("results/predictions/nights"),
         counts=report(
             "results/predictions/class_counts.png",
             caption="../report/class_counts.rst",
@@ -103,9 +81,11 @@ rule classify_images:
     benchmark:
         "benchmarks/classify_images/predictions.tsv"
     conda:
-        "../envs/predict.yaml"
+        "../envs/classify.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,  # every shard's rows at once: ~1 GB for a station-year's 2.5 million
+        runtime=30,
+    params:
+        conversion=get_new_image_conversion(),
     script:
         "../scripts/classify_images.py"

@@ -1,14 +1,18 @@
-"""Adapter for rule classify_images: predictions CSV, class counts over time, contact sheet."""
+"""Adapter for rule classify_images: shard predictions -> dataset, CSV and summary pictures."""
 
 from oath.logs import log_to_file
-from oath.predict import classify_shards_to_csv, contact_sheet, plot_class_counts
+from oath.stream import Conversion
+from oath.summary import merge_predictions, summarise
 
 log_to_file(snakemake.log[0])
-classify_shards_to_csv(
-    list(snakemake.input.features),
-    list(snakemake.input.manifests),
-    snakemake.input.model,
-    snakemake.output.predictions,
+table = merge_predictions(
+    list(snakemake.input.shards), snakemake.output.dataset, snakemake.output.predictions
 )
-plot_class_counts(snakemake.output.predictions, snakemake.output.counts)
-contact_sheet(snakemake.output.predictions, snakemake.output.sheet)
+summarise(
+    snakemake.output.predictions,
+    table,
+    Conversion.from_config(snakemake.params.conversion),
+    counts_png=snakemake.output.counts,
+    sheet_png=snakemake.output.sheet,
+    nights=snakemake.output.nights,
+)

@@ -321,3 +321,26 @@ def test_failed_cluster_job_names_its_log_and_reruns_alone(slurm_cluster, slurm_
     assert planned_wildcards(workdir, "rotate_shard", TARGET) == ["shard=00016-00031"]
     assert planned.get("extract_shard", 0) == (0 if TARGET == "rotate" else 1)
     assert "make_demo_dataset" not in planned and "make_demo_checkpoint" not in planned
+
+
+def test_classify_shards_go_to_slurm_as_one_job_array(slurm_cluster, tmp_path):
+    """Three site-hour shards: one array submission (tasks 1-3), then the gathering job."""
+    import pandas as pd
+
+    from oath.features import write_random_checkpoint
+
+    from .test_stream import CLASSIFY_RULES, archive, write_model
+
+    checkpoint = tmp_path / "ckpt" / "inception_v4"
+    write_random_checkpoint(checkpoint, seed=1804)
+    workdir, inbox = tmp_path / "work", tmp_path / "archive"
+    for site, hour in (("gill", 6), ("gill", 7), ("fsmi", 6)):
+        archive(inbox, site, hour, n_files=1)
+    write_model(checkpoint, workdir / "results" / "predictions" / "model.npz")
+    write_config(workdir, checkpoint=str(checkpoint), new_images=str(inbox))
+    done = run_snakemake(workdir, "slurm", "classify", *CLASSIFY_RULES, "--slurm-no-account")
+    log = done.stdout + done.stderr
+    assert re.search(r"Submitted array job .* The individual task IDs are 1-3", log), log[-3000:]
+    assert log.count("Submitted array job") == 1
+    table = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv")
+    assert len(table) == 6 and (table["status"] == "ok").all()

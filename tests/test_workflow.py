@@ -128,7 +128,7 @@ def test_classify_reproduces_split_0_from_the_image_files(folder_run, tmp_path):
         dataset=str(folder_run[1]),
         checkpoint="random",
         new_images=str(new_images),
-        classify={"train_on": 0, "files_per_shard": 4},
+        classify={"train_on": 0, "image_buckets": 2},
     )
     snakemake(workdir, "classify")
 

@@ -1,0 +1,467 @@
+"""Classify one shard of new files in one process: read, convert, Inception-v4, ridge, Parquet.
+
+A shard (one site-hour of raw THEMIS files, see :mod:`oath.inventory`) is streamed: a Python
+generator reads each raw file with pyucalgarysrs (:func:`oath.themis.read_frames`), converts its
+frames as :func:`oath.themis.prepare_images` does (crop and scaling by
+:func:`oath.themis.frame_to_oath`, then the site's angle through the same ImageMagick
+``-distort SRT`` as :func:`oath.rotate.rotate_image`, here in memory) and hands PNG bytes to a
+``tf.data`` pipeline (``from_generator`` -> :func:`oath.features.preprocess_image` -> batches,
+prefetched two ahead), so decoding the next files overlaps the network working on the current
+batch. The PNG bytes are the very bytes the PNG path writes to disk, so the Logits equal those
+of ``prepare_images`` + extraction; no file is written per frame unless asked for.
+
+A file that cannot be read (truncated, corrupt, another type) or a frame that cannot be converted
+becomes a row with status ``failed: <reason>``; the other frames are classified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from oath import _tf_compat
+from oath.atomic import atomic_path
+from oath.demo import encode_png
+from oath.featurefile import Features, write_features
+from oath.features import (
+    NUM_CLASSES,
+    PRECISIONS,
+    PREPROCESSING,
+    VARIABLES_COLLECTION,
+    CheckpointError,
+    checkpoint_sha256,
+    inception_v4_logits,
+    preprocess_image,
+)
+from oath.predict import Model, ModelError, class_scores, load_model, predict, score_column
+from oath.themis import (
+    STATUS_OK,
+    Crop,
+    Scaling,
+    ThemisError,
+    as_crop,
+    as_scaling,
+    frame_to_oath,
+    input_kind,
+    name_stem,
+    parse_themis_name,
+    read_frames,
+)
+
+log = logging.getLogger(__name__)
+
+ID_COLUMNS = ("file", "frame", "timestamp", "site", "png")
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    """How raw frames become OATH-like images (see :mod:`oath.themis`)."""
+
+    crop: Crop = Crop()
+    scaling: Scaling = Scaling()
+    site_crops: Mapping[str, Crop] = dataclasses.field(default_factory=dict)
+    site_angles: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any] | None = None) -> Conversion:
+        """From the config's ``classify`` keys ``crop``, ``scaling``, ``crop_per_site`` and
+        ``angle_per_site`` (any may be absent: defaults)."""
+        settings = dict(settings or {})
+        return cls(
+            crop=as_crop(settings.get("crop")),
+            scaling=as_scaling(settings.get("scaling")),
+            site_crops={s: as_crop(v) for s, v in (settings.get("crop_per_site") or {}).items()},
+            site_angles={s: float(v) for s, v in (settings.get("angle_per_site") or {}).items()},
+        )
+
+
+@dataclasses.dataclass
+class FrameRecord:
+    """One row of the output: a frame (``png``: its bytes until fed, unless kept) or a failure."""
+
+    file: str
+    frame: int | None
+    timestamp: dt.datetime | None
+    site: str
+    status: str
+    png: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        """The frame's PNG name, as the PNG path has it: ``<stem>_fNN.png`` or ``<stem>.png``."""
+        suffix = "" if input_kind(self.file) == "image" else f"_f{self.frame:02d}"
+        return f"{name_stem(self.file)}{suffix}.png"
+
+
+def rotate_png(gray: np.ndarray, angle: float) -> bytes:
+    """``convert IN.png -background black -distort SRT ANGLE +repage OUT.png`` in memory.
+
+    The same Wand calls as :func:`oath.rotate.rotate_image` on the PNG :mod:`oath.themis` would
+    write, so the pixels equal those of the file the PNG path makes.
+    """
+    from wand.color import Color
+    from wand.image import Image
+
+    with Image(blob=encode_png(gray), format="png") as img:
+        img.background_color = Color("black")
+        img.distort("scale_rotate_translate", (float(angle),))
+        img.reset_coords()
+        img.compression_quality = 10
+        img.options["png:exclude-chunk"] = "date,time"
+        return img.make_blob("png")
+
+
+def _failed(path: str, reason: str, frame: Any = None) -> FrameRecord:
+    """A failed row; a whole failed file gets its site from its archive name, if any."""
+    where = "" if frame is None else f" frame {frame.index}"
+    log.warning("%s%s: failed: %s", path, where, reason)
+    if frame is None:
+        return FrameRecord(path, None, None, parse_themis_name(path)[1] or "", f"failed: {reason}")
+    return FrameRecord(path, frame.index, frame.timestamp, frame.site or "", f"failed: {reason}")
+
+
+def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator[FrameRecord]:
+    """Every frame of ``files`` as PNG bytes ready for the network, or a failed row."""
+    from wand.exceptions import WandException
+
+    for item in files:
+        path = str(item)
+        kind = input_kind(path)
+        try:
+            frames = read_frames(path)
+        except ThemisError as exc:
+            yield _failed(path, str(exc).removeprefix(f"{path}: "))
+            continue
+        except Exception as exc:  # the reader or ImageMagick on a damaged file
+            yield _failed(path, f"{type(exc).__name__}: {exc}")
+            continue
+        for frame in frames:
+            site = frame.site or ""
+            try:
+                if kind == "raw":
+                    gray = frame_to_oath(
+                        frame.image,
+                        conversion.site_crops.get(site, conversion.crop),
+                        conversion.scaling,
+                    )
+                    angle = conversion.site_angles.get(site, 0.0)
+                else:
+                    gray, angle = frame.image, 0.0
+                png = rotate_png(gray, angle) if angle else encode_png(gray)
+            except (ThemisError, WandException, ValueError) as exc:
+                yield _failed(path, str(exc), frame)
+                continue
+            yield FrameRecord(path, frame.index, frame.timestamp, site, STATUS_OK, png)
+
+
+class StreamingExtractor:
+    """Inception-v4 fed by a Python frame generator through ``tf.data`` (one graph, reusable).
+
+    ``threads``: TensorFlow intra-op threads and the preprocessing pool; the generator itself
+    runs on TensorFlow's ``from_generator`` thread, concurrently with the network.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        *,
+        batch_size: int = 16,
+        threads: int = 2,
+        precision: str = "float32",
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        tf, _ = _tf_compat.load()
+        from tensorflow.core.protobuf import rewriter_config_pb2
+
+        started = time.perf_counter()
+        self.precision = precision
+        #: What the network computes in, known after the first batch (bfloat16 asked for on a
+        #: CPU without bfloat16 support runs float32: TensorFlow skips the rewrite silently).
+        self.precision_in_use: str | None = "float32" if precision == "float32" else None
+        self._tf = tf
+        self._records: Iterator[FrameRecord] = iter(())
+        self._seen: list[FrameRecord] = []
+        #: Keep each frame's PNG bytes in the records :meth:`run` returns (else dropped once fed).
+        self.keep_images = False
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            dataset = (
+                tf.data.Dataset.from_generator(
+                    self._generate,
+                    output_signature=(
+                        tf.TensorSpec([], tf.int64),
+                        tf.TensorSpec([], tf.string),
+                    ),
+                )
+                .map(
+                    tf.autograph.experimental.do_not_convert(
+                        lambda row, png: (row, preprocess_image(png))
+                    ),
+                    num_parallel_calls=threads,
+                    deterministic=True,
+                )
+                .batch(batch_size)
+                .prefetch(2)
+            )
+            options = tf.data.Options()
+            options.threading.private_threadpool_size = threads
+            options.deterministic = True
+            options.autotune.enabled = False
+            self._iterator = tf.compat.v1.data.make_initializable_iterator(
+                dataset.with_options(options)
+            )
+            self._rows, images = self._iterator.get_next()
+            self.logits, _ = inception_v4_logits(images)
+            variables = tf.compat.v1.get_collection(VARIABLES_COLLECTION)
+            _check_variables(checkpoint, variables)
+            saver = tf.compat.v1.train.Saver(var_list={v.op.name: v for v in variables})
+            self.graph.finalize()
+        config = tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
+        )
+        if precision == "bfloat16":
+            config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+                rewriter_config_pb2.RewriterConfig.ON
+            )
+        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
+        with self.graph.as_default():
+            saver.restore(self.session, str(checkpoint))
+        log.info(
+            "Inception-v4 restored from %s in %.1f s (batch %d, %d threads, %s)",
+            checkpoint,
+            time.perf_counter() - started,
+            batch_size,
+            threads,
+            precision,
+        )
+
+    def _generate(self) -> Iterator[tuple[int, bytes]]:
+        for record in self._records:
+            row = len(self._seen)
+            self._seen.append(record)
+            if record.png is not None:
+                yield row, record.png
+                if not self.keep_images:
+                    record.png = None  # TensorFlow holds its copy; a day shard stays small
+
+    def run(self, records: Iterable[FrameRecord]) -> tuple[list[FrameRecord], np.ndarray]:
+        """All records (failed ones included) and the Logits of each, NaN rows for failures."""
+        tf = self._tf
+        self._records, self._seen = iter(records), []
+        self.session.run(self._iterator.initializer)
+        rows, batches = [], []
+        while True:
+            try:
+                row, logits = self._run_batch()
+            except tf.errors.OutOfRangeError:
+                break
+            rows.append(row)
+            batches.append(logits)
+        seen, self._seen = self._seen, []
+        out = np.full((len(seen), NUM_CLASSES), np.nan, dtype=np.float32)
+        if rows:
+            out[np.concatenate(rows)] = np.concatenate(batches)
+        return seen, out
+
+    def _run_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids and Logits of the next batch; the first under bfloat16 also learns whether
+        the graph TensorFlow ran computes in bfloat16 (as oath.features does)."""
+        if self.precision_in_use is not None:
+            return self.session.run([self._rows, self.logits])
+        tf = self._tf
+        metadata = tf.compat.v1.RunMetadata()
+        result = self.session.run(
+            [self._rows, self.logits],
+            options=tf.compat.v1.RunOptions(output_partition_graphs=True),
+            run_metadata=metadata,
+        )
+        bf16 = tf.bfloat16.as_datatype_enum
+        rewritten = any(
+            attr.type == bf16 or bf16 in attr.list.type
+            for graph in metadata.partition_graphs
+            for node in graph.node
+            for attr in node.attr.values()
+        )
+        self.precision_in_use = "bfloat16" if rewritten else "float32"
+        if not rewritten:
+            log.warning("bfloat16 asked for, but TensorFlow computes in float32 on this CPU")
+        return result
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> StreamingExtractor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _check_variables(checkpoint: str | Path, variables: Sequence[Any]) -> None:
+    """Refuse a checkpoint that lacks or misshapes a network variable, before restoring."""
+    tf, _ = _tf_compat.load()
+    try:
+        stored = tf.train.load_checkpoint(str(checkpoint)).get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as exc:
+        raise CheckpointError(
+            f"{checkpoint}: not a readable TensorFlow checkpoint ({exc})."
+        ) from exc
+    bad = [
+        v.op.name
+        for v in variables
+        if tuple(stored.get(v.op.name, ())) != tuple(int(d) for d in v.shape)
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{checkpoint}: not an Inception-v4 checkpoint: {len(bad)} variable(s) missing or "
+            f"misshapen, e.g. {bad[0]}."
+        )
+
+
+def check_model_weights(model: Model, sha256: str, checkpoint: str | Path) -> None:
+    """Refuse a checkpoint other than the one the model's training features came from."""
+    trained = model.provenance.get("features", {}).get("checkpoint_sha256")
+    if trained and trained != sha256:
+        raise ModelError(
+            f"{checkpoint} (sha256 {sha256[:12]}...) is not the checkpoint the model was "
+            f"trained with ({trained[:12]}...): scores would mean nothing. Classify with the "
+            "training checkpoint or train the model again."
+        )
+    if not trained:
+        log.warning("the model does not say which checkpoint it was trained with")
+
+
+def predictions_table(
+    model: Model, records: Sequence[FrameRecord], logits: np.ndarray
+) -> pd.DataFrame:
+    """The predictions.csv columns for ``records``: ids, per label set class/name/scores, status."""
+    ok = np.array([r.status == STATUS_OK for r in records], dtype=bool)
+    table = pd.DataFrame(
+        {
+            "file": [r.file for r in records],
+            "frame": pd.array([r.frame for r in records], dtype="Int64"),
+            "timestamp": pd.to_datetime([r.timestamp for r in records], utc=True).astype(
+                "datetime64[us, UTC]"
+            ),
+            "site": [r.site for r in records],
+            "png": [""] * len(records),
+        }
+    )
+    scored = predict(model, logits[ok]) if ok.any() else {}
+    for name, lm in model.label_models.items():
+        number = pd.array([pd.NA] * len(records), dtype="Int64")
+        label = np.array([""] * len(records), dtype=object)
+        full = np.full((len(records), len(lm.class_names)), np.nan)
+        if name in scored:
+            number[ok] = scored[name].classes
+            label[ok] = scored[name].names
+            full[ok] = class_scores(lm, scored[name].scores)
+        table[name] = number
+        table[f"{name}_name"] = label
+        for k, class_name in enumerate(lm.class_names):
+            table[score_column(name, class_name)] = full[:, k]
+    table["status"] = [r.status for r in records]
+    return table
+
+
+def _write_extras(
+    extras: Path,
+    records: Sequence[FrameRecord],
+    logits: np.ndarray,
+    attrs: dict[str, str],
+    *,
+    save_images: bool,
+    save_features: bool,
+) -> list[str]:
+    """The shard's optional PNGs and features, into a folder renamed into place when complete."""
+    tmp = extras.with_name(f".{extras.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    pngs = [""] * len(records)
+    ok = [k for k, r in enumerate(records) if r.status == STATUS_OK]
+    if save_images:
+        for k in ok:
+            (tmp / records[k].name).write_bytes(records[k].png or b"")
+            pngs[k] = str(extras / records[k].name)
+    if save_features:
+        names = [records[k].name for k in ok]
+        write_features(tmp / "features.h5", Features(names, logits[ok], attrs))
+    shutil.rmtree(extras, ignore_errors=True)
+    tmp.rename(extras)
+    return pngs
+
+
+def classify_shard(
+    files: Sequence[str | Path],
+    checkpoint: str | Path,
+    model: str | Path,
+    out: str | Path,
+    *,
+    extras: str | Path,
+    conversion: Conversion = Conversion(),
+    weights: str = "",
+    save_images: bool = False,
+    save_features: bool = False,
+    batch_size: int = 16,
+    threads: int = 2,
+    precision: str = "float32",
+) -> pd.DataFrame:
+    """Classify every frame of ``files`` and write the shard's predictions Parquet ``out``.
+
+    ``extras`` is the shard's folder of optional outputs (always made, empty by default): the
+    frames' PNGs with ``save_images`` (their paths in the ``png`` column) and the Logits as
+    ``features.h5`` (published layout, frame names as file names) with ``save_features``.
+    The Parquet file is written last and atomically, so it exists only for a finished shard.
+    """
+    started = time.perf_counter()
+    fitted = load_model(model)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sha = pool.submit(checkpoint_sha256, checkpoint)  # hashes while TensorFlow starts
+        with StreamingExtractor(
+            checkpoint, batch_size=batch_size, threads=threads, precision=precision
+        ) as extractor:
+            check_model_weights(fitted, sha.result(), checkpoint)
+            extractor.keep_images = save_images
+            records, logits = extractor.run(iter_frames(files, conversion))
+            precision = extractor.precision_in_use or precision
+    table = predictions_table(fitted, records, logits)
+    attrs = {
+        "weights": weights,
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": sha.result(),
+        "precision": precision,
+        "preprocessing": PREPROCESSING,
+    }
+    table["png"] = _write_extras(
+        Path(extras),
+        records,
+        logits,
+        attrs,
+        save_images=save_images,
+        save_features=save_features,
+    )
+    with atomic_path(out, suffix=".parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    n_ok = int((table["status"] == STATUS_OK).sum())
+    elapsed = time.perf_counter() - started
+    log.info(
+        "%s: %d file(s), %d frame(s) classified, %d failed row(s), %.1f s (%.1f frames/s)",
+        out,
+        len(files),
+        n_ok,
+        len(table) - n_ok,
+        elapsed,
+        n_ok / max(elapsed, 1e-9),
+    )
+    return table

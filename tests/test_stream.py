@@ -1,0 +1,177 @@
+"""oath.stream and the classify rules: streamed shards equal the PNG path, failures, resume."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from oath.data import LABEL_NAMES
+from oath.featurefile import read_features
+from oath.features import checkpoint_sha256, extract_logits, write_random_checkpoint
+from oath.predict import LabelModel, Model, load_model, predict, save_model
+from oath.stream import Conversion, classify_shard
+from oath.stream0 import synthetic_frames, write_stream0, write_synthetic_hour
+from oath.themis import prepare_images
+from tests.workflow import planned_jobs, snakemake, write_config
+
+pytest.importorskip("pyucalgarysrs")
+
+NIGHT = dt.datetime(2014, 3, 10)
+ANGLES = {"gill": 12.5}  # gill frames are rotated, fsmi frames are not
+CLASSIFY_RULES = ("--allowed-rules", "classify_shard", "classify_images", "classify")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    prefix = tmp_path_factory.mktemp("stream_ckpt") / "inception_v4"
+    write_random_checkpoint(prefix, seed=1804)
+    return prefix
+
+
+def write_model(checkpoint: Path, path: Path) -> Path:
+    """A ridge model with random coefficients, trained (it says) on this checkpoint's features."""
+    rng = np.random.RandomState(5)
+    label_models = {}
+    for name in ("class6", "class2"):
+        k = len(LABEL_NAMES[name])
+        coef = rng.normal(0, 0.05, (k if k > 2 else 1, 1001))
+        label_models[name] = LabelModel(
+            name, tuple(LABEL_NAMES[name]), np.arange(k), coef, rng.normal(0, 0.1, coef.shape[0])
+        )
+    provenance = {
+        "labels": ["class6", "class2"],
+        "features": {"checkpoint_sha256": checkpoint_sha256(checkpoint)},
+    }
+    save_model(Model(label_models, provenance), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint, tmp_path_factory) -> Path:
+    return write_model(checkpoint, tmp_path_factory.mktemp("stream_model") / "model.npz")
+
+
+def archive(root: Path, site: str, hour: int, n_files: int = 2, seed: int = 0) -> list[Path]:
+    return write_synthetic_hour(
+        root, site, NIGHT.replace(hour=hour), n_files=n_files, frames_per_file=2, seed=seed
+    )
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+def relative_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_streaming_equals_the_png_path_and_lists_a_corrupt_file(tmp_path, checkpoint, model):
+    files = archive(tmp_path / "in", "gill", 6, n_files=3) + archive(tmp_path / "in", "fsmi", 6)
+    truncate(files[1])
+    pngs = prepare_images(files, tmp_path / "png", site_angles=ANGLES)
+    png_logits = extract_logits(ok_images_of(pngs), checkpoint, batch_size=4)
+
+    extras = tmp_path / "shard.extra"
+    table = classify_shard(
+        files,
+        checkpoint,
+        model,
+        tmp_path / "shard.parquet",
+        extras=extras,
+        conversion=Conversion.from_config({"angle_per_site": ANGLES}),
+        save_features=True,
+        batch_size=4,
+    )
+    assert table.equals(pd.read_parquet(tmp_path / "shard.parquet"))
+    failed = table[table["status"] != "ok"]
+    assert failed["file"].tolist() == [str(files[1])]
+    assert failed["status"].iloc[0].startswith("failed: pyucalgarysrs could not read it")
+    assert (table["status"] == "ok").sum() == 8  # the neighbours' 2 frames each
+
+    streamed = read_features(extras / "features.h5")
+    names = [Path(p).name for p in ok_images_of(pngs)]
+    assert sorted(streamed.filenames) == sorted(names)
+    row = {name: i for i, name in enumerate(streamed.filenames)}
+    ours = streamed.logits[[row[n] for n in names]]
+    assert relative_l2(ours, png_logits).max() < 1e-4
+
+    ok = table[table["status"] == "ok"]
+    expected = predict(load_model(model), png_logits)
+    by_name = dict(zip(names, expected["class6"].classes, strict=True))
+    frame_names = [
+        f"{Path(f).name.removesuffix('.pgm.gz')}_f{k:02d}.png"
+        for f, k in zip(ok["file"], ok["frame"], strict=True)
+    ]
+    assert ok["class6"].tolist() == [by_name[n] for n in frame_names]
+    assert ok["timestamp"].dt.tz is not None and (ok["site"].isin(["gill", "fsmi"])).all()
+
+
+def ok_images_of(manifest: pd.DataFrame) -> list[str]:
+    return manifest.loc[manifest["status"] == "ok", "png"].tolist()
+
+
+def planned_shards(workdir: Path) -> list[str]:
+    """The classify shards `snakemake -n classify` would run."""
+    done = snakemake(workdir, "-n", "classify", *CLASSIFY_RULES)
+    return sorted(re.findall(r"newshard=(\S+)", done.stdout + done.stderr))
+
+
+@pytest.mark.e2e
+def test_classify_workflow_shards_resume_and_grow(tmp_path, checkpoint, model):
+    """Two site-hours through the classify rules; then a new hour, a changed file and a shard
+    left unfinished by a killed run each plan only their own shard."""
+    workdir, inbox = tmp_path / "work", tmp_path / "archive"
+    files = archive(inbox, "gill", 6, n_files=1) + archive(inbox, "fsmi", 7, n_files=2)
+    truncate(files[-1])
+    workdir.mkdir()
+    (workdir / "results" / "predictions").mkdir(parents=True)
+    shutil.copy(model, workdir / "results" / "predictions" / "model.npz")
+    write_config(
+        workdir,
+        checkpoint=str(checkpoint),
+        new_images=str(inbox),
+        classify={"angle_per_site": ANGLES},
+    )
+    snakemake(workdir, "classify", *CLASSIFY_RULES, "--set-threads", "classify_shard=1")
+
+    out = workdir / "results" / "predictions"
+    table = pd.read_csv(out / "predictions.csv")
+    assert len(table) == 5 and (table["status"] != "ok").sum() == 1  # 4 frames + 1 failed file
+    dataset = pd.read_parquet(out / "dataset")
+    assert len(dataset) == 5 and set(dataset["site"].astype(str)) == {"gill", "fsmi"}
+    assert set(dataset["date"].astype(str)) == {"2014-03-10"}
+    assert (out / "nights" / "2014-03-10.png").stat().st_size > 5000
+    assert (out / "contact_sheet.png").stat().st_size > 5000
+    shards = sorted(
+        p.relative_to(out / "shards").as_posix()
+        for p in out.rglob("*.parquet")
+        if "shards" in p.parts
+    )
+    assert shards == ["fsmi/2014-03-10T07.parquet", "gill/2014-03-10T06.parquet"]
+    assert planned_jobs(workdir, "classify", *CLASSIFY_RULES) == {}
+
+    archive(inbox, "gill", 8, n_files=1, seed=3)  # a new hour: one new shard
+    write_stream0(
+        files[1], synthetic_frames(2, np.random.RandomState(9)), "fsmi", NIGHT.replace(hour=7)
+    )
+    assert planned_shards(workdir) == [
+        "fsmi/2014-03-10T07",  # its changed file
+        "gill/2014-03-10T08",  # the new hour
+    ]
+
+    # What a run killed mid-way leaves: one shard without its Parquet (written last,
+    # atomically), nothing gathered. Snakemake's own lock would ask for --unlock first.
+    (out / "shards" / "gill" / "2014-03-10T06.parquet").unlink()
+    (out / "predictions.csv").unlink()
+    assert planned_shards(workdir) == [
+        "fsmi/2014-03-10T07",
+        "gill/2014-03-10T06",  # the unfinished one; the other finished shards stay
+        "gill/2014-03-10T08",
+    ]
