@@ -106,8 +106,8 @@ def run_child(kind: str, args: argparse.Namespace, work: Path) -> dict[str, floa
 # Set-up
 # ------------------------------------------------------------------------------------------
 def make_inputs(work: Path, args: argparse.Namespace) -> None:
+    from oath.checkpoint import checkpoint_sha256, write_random_checkpoint
     from oath.data import LABEL_NAMES
-    from oath.features import checkpoint_sha256, write_random_checkpoint
     from oath.predict import LabelModel, Model, save_model
     from oath.stream0 import write_synthetic_hour
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import platform
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -34,11 +33,11 @@ from sklearn.linear_model import RidgeClassifier
 from oath import figures
 from oath.atomic import atomic_path, write_bytes
 from oath.data import LABEL_NAMES, load_classifications
-from oath.featurefile import MODEL_ATTRS, Features, aligned_logits, read_features, write_features
+from oath.featurefile import MODEL_ATTRS, aligned_logits, read_features
 from oath.figures import SheetCell, SheetRow, thumbnail
 from oath.ridge import class_scores
 from oath.splits import TRAIN_FRACTION, load_split, train_test_rows
-from oath.themis import STATUS_OK, ok_images, read_prepared_table, write_prepared_table
+from oath.themis import STATUS_OK, read_prepared_table
 
 log = logging.getLogger(__name__)
 
@@ -480,58 +479,3 @@ def contact_sheet(csv: str, out_png: str, per_class: int = 4) -> None:
         rows.append(SheetRow(class_name, cells, empty_text="none predicted"))
     title = f"Most confident images per predicted {name} class (score)"
     write_bytes(out_png, figures.contact_sheet(rows, title, columns=per_class, caption_size=7))
-
-
-def extract_prepared(
-    manifest: str,
-    checkpoint: str,
-    out: str,
-    *,
-    weights: str,
-    batch_size: int = 16,
-    threads: int = 2,
-    precision: str = "float32",
-) -> None:
-    """Features of one prepared shard of new images: its manifest's ``ok`` PNGs only.
-
-    A shard whose every input failed still gets a (0-row) feature file with the provenance, so
-    the merge sees one file per shard and the failures stay listed in the manifest.
-    """
-    from oath.checkpoint import checkpoint_sha256
-    from oath.features import extract_shard
-
-    images = ok_images(manifest)
-    if images:
-        extract_shard(
-            images,
-            checkpoint,
-            out,
-            weights=weights,
-            batch_size=batch_size,
-            threads=threads,
-            precision=precision,
-        )
-        return
-    log.warning("%s: no readable image in this shard; writing an empty feature file", manifest)
-    attrs = {
-        "weights": weights,
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": checkpoint_sha256(checkpoint),
-        "precision": precision,
-    }
-    write_features(out, Features(filenames=[], logits=np.zeros((0, 1001), np.float32), attrs=attrs))
-
-
-def classify_shards_to_csv(
-    features: Sequence[str], manifests: Sequence[str], model: str, out_csv: str
-) -> None:
-    """:func:`classify_to_csv` over several prepared shards (features and manifests in pairs)."""
-    from oath.features import merge_feature_shards
-
-    tables = [read_prepared_table(m) for m in manifests]
-    with tempfile.TemporaryDirectory(dir=Path(out_csv).parent) as tmp:
-        merged_features = str(Path(tmp) / "features.h5")
-        merged_manifest = str(Path(tmp) / "manifest.csv")
-        merge_feature_shards(list(features), merged_features)
-        write_prepared_table(pd.concat(tables, ignore_index=True), merged_manifest)
-        classify_to_csv(merged_features, merged_manifest, model, out_csv)

@@ -31,19 +31,19 @@ import pandas as pd
 
 from oath import _tf_compat
 from oath.atomic import atomic_path
+from oath.checkpoint import CheckpointError, checkpoint_sha256
 from oath.demo import encode_png
 from oath.featurefile import Features, write_features
-from oath.features import (
+from oath.features import PRECISIONS
+from oath.inception_v4 import (
     NUM_CLASSES,
-    PRECISIONS,
     PREPROCESSING,
     VARIABLES_COLLECTION,
-    CheckpointError,
-    checkpoint_sha256,
     inception_v4_logits,
     preprocess_image,
 )
-from oath.predict import Model, ModelError, class_scores, load_model, predict, score_column
+from oath.predict import Model, ModelError, load_model, predict, score_column
+from oath.ridge import class_scores
 from oath.themis import (
     STATUS_OK,
     Crop,
@@ -366,7 +366,7 @@ def predictions_table(
         if name in scored:
             number[ok] = scored[name].classes
             label[ok] = scored[name].names
-            full[ok] = class_scores(lm, scored[name].scores)
+            full[ok] = class_scores(scored[name].scores, lm.classes, len(lm.class_names))
         table[name] = number
         table[f"{name}_name"] = label
         for k, class_name in enumerate(lm.class_names):

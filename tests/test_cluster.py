@@ -327,7 +327,7 @@ def test_classify_shards_go_to_slurm_as_one_job_array(slurm_cluster, tmp_path):
     """Three site-hour shards: one array submission (tasks 1-3), then the gathering job."""
     import pandas as pd
 
-    from oath.features import write_random_checkpoint
+    from oath.checkpoint import write_random_checkpoint
 
     from .test_stream import CLASSIFY_RULES, archive, write_model
 

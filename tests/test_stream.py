@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from oath.checkpoint import checkpoint_sha256, write_random_checkpoint
 from oath.data import LABEL_NAMES
 from oath.featurefile import read_features
-from oath.features import checkpoint_sha256, extract_logits, write_random_checkpoint
+from oath.features import extract_logits
 from oath.predict import LabelModel, Model, load_model, predict, save_model
 from oath.stream import Conversion, classify_shard
 from oath.stream0 import synthetic_frames, write_stream0, write_synthetic_hour
