@@ -31,12 +31,19 @@ from pathlib import Path
 import pandas as pd
 
 from oath.atomic import atomic_path
-from oath.themis import IMAGE_SUFFIXES, RAW_SUFFIXES, input_kind, parse_themis_name
+from oath.frames import (
+    CDF_SUFFIXES,
+    IMAGE_SUFFIXES,
+    RAW_SUFFIXES,
+    archive_of,
+    input_kind,
+    parse_archive_name,
+)
 
 log = logging.getLogger(__name__)
 
 UNITS = ("hour", "day")
-COLUMNS = ("file", "kind", "shard")
+COLUMNS = ("file", "archive", "shard")
 IMAGE_SHARD_PREFIX = "images"
 
 
@@ -89,7 +96,8 @@ def list_inputs(source: str | Path) -> list[Path]:
     if not files:
         raise InventoryError(
             f"no input files in {source}: expected raw THEMIS files "
-            f"({', '.join(RAW_SUFFIXES)}) or images ({', '.join(IMAGE_SUFFIXES)})."
+            f"({', '.join(RAW_SUFFIXES)}), THEMIS L1 CDF files ({', '.join(CDF_SUFFIXES)}) "
+            f"or images ({', '.join(IMAGE_SUFFIXES)})."
         )
     return sorted(files, key=str)
 
@@ -99,7 +107,7 @@ def shard_key(path: str | Path, unit: str = "hour", image_buckets: int = 8) -> s
     or ``images/h003`` for files without a THEMIS name (see the module docstring)."""
     if unit not in UNITS:
         raise InventoryError(f"shard unit must be one of {UNITS}, not {unit!r}.")
-    minute, site = parse_themis_name(path)
+    minute, site = parse_archive_name(path)
     if minute is not None and site is not None:
         return f"{site}/{minute:%Y-%m-%dT%H}" if unit == "hour" else f"{site}/{minute:%Y-%m-%d}"
     if image_buckets < 1:
@@ -114,7 +122,7 @@ def make_inventory(source: str | Path, unit: str = "hour", image_buckets: int = 
     table = pd.DataFrame(
         {
             "file": [str(p) for p in files],
-            "kind": [input_kind(p) or "other" for p in files],
+            "archive": [archive_of(p) or "other" for p in files],
             "shard": [shard_key(p, unit, image_buckets) for p in files],
         },
         columns=list(COLUMNS),

@@ -35,6 +35,7 @@ from oath.checkpoint import CheckpointError, checkpoint_sha256
 from oath.demo import encode_png
 from oath.featurefile import Features, write_features
 from oath.features import PRECISIONS
+from oath.frames import archive_of, parse_archive_name
 from oath.inception_v4 import (
     NUM_CLASSES,
     PREPROCESSING,
@@ -54,13 +55,11 @@ from oath.themis import (
     frame_to_oath,
     input_kind,
     name_stem,
-    parse_themis_name,
     read_frames,
 )
 
 log = logging.getLogger(__name__)
 
-ID_COLUMNS = ("file", "frame", "timestamp", "site", "png")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +125,7 @@ def _failed(path: str, reason: str, frame: Any = None) -> FrameRecord:
     where = "" if frame is None else f" frame {frame.index}"
     log.warning("%s%s: failed: %s", path, where, reason)
     if frame is None:
-        return FrameRecord(path, None, None, parse_themis_name(path)[1] or "", f"failed: {reason}")
+        return FrameRecord(path, None, None, parse_archive_name(path)[1] or "", f"failed: {reason}")
     return FrameRecord(path, frame.index, frame.timestamp, frame.site or "", f"failed: {reason}")
 
 
@@ -148,7 +147,7 @@ def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator
         for frame in frames:
             site = frame.site or ""
             try:
-                if kind == "raw":
+                if kind != "image":  # raw counts (stream0 or L1 CDF) become OATH-like
                     gray = frame_to_oath(
                         frame.image,
                         conversion.site_crops.get(site, conversion.crop),
@@ -355,6 +354,7 @@ def predictions_table(
                 "datetime64[us, UTC]"
             ),
             "site": [r.site for r in records],
+            "archive": [archive_of(r.file) for r in records],
             "png": [""] * len(records),
         }
     )

@@ -27,9 +27,10 @@ import pandas as pd
 
 from oath.atomic import atomic_path
 from oath.data import LABEL_NAMES
+from oath.frames import parse_archive_name
 from oath.predict import contact_sheet, score_column
 from oath.stream import Conversion, iter_frames
-from oath.themis import STATUS_OK, parse_themis_name
+from oath.themis import STATUS_OK
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def _partition_keys(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     site = table["site"].fillna("").astype(str).replace("", UNKNOWN)
     date = table["timestamp"].dt.strftime("%Y-%m-%d")
     from_name = table["file"].map(
-        lambda f: (lambda m: m.strftime("%Y-%m-%d") if m else None)(parse_themis_name(f)[0])
+        lambda f: (lambda m: m.strftime("%Y-%m-%d") if m else None)(parse_archive_name(f)[0])
     )
     return site, date.fillna(from_name).fillna(UNKNOWN)
 

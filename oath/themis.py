@@ -67,7 +67,6 @@ import datetime as dt
 import functools
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -80,7 +79,15 @@ import pandas as pd
 
 from oath.atomic import atomic_path, write_bytes
 from oath.demo import encode_png
-from oath.frames import CDF_SUFFIXES, IMAGE_SUFFIXES, RAW_SUFFIXES, Frame, ThemisError
+from oath.frames import (
+    CDF_SUFFIXES,
+    IMAGE_SUFFIXES,
+    RAW_SUFFIXES,
+    Frame,
+    ThemisError,
+    input_kind,
+    parse_themis_name,
+)
 from oath.rotate import RotationError, rotate_image
 from oath.themis_cdf import read_asf_cdf
 
@@ -88,8 +95,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("file", "frame", "timestamp", "site", "png", "status")
 STATUS_OK = "ok"
-# The archive's file names start with the minute: 20140310_0600_gill_themis19_full.pgm.gz
-THEMIS_NAME = re.compile(r"^(?P<date>\d{8})_(?P<time>\d{4})_(?P<site>[a-z]{4})_")
 READER_NAME_PREFIX = "19700101_0000_"  # stand-in minute for renamed raw files (never filtered on)
 
 
@@ -159,18 +164,6 @@ def as_scaling(value: Scaling | Mapping[str, Any] | None) -> Scaling:
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
-def input_kind(path: str | Path) -> str | None:
-    """'raw' for THEMIS PGM files, 'cdf' for L1 ASF CDFs, 'image' for PNG/JPEG, else None."""
-    name = Path(path).name.lower()
-    if name.endswith(RAW_SUFFIXES):
-        return "raw"
-    if name.endswith(CDF_SUFFIXES):
-        return "cdf"
-    if name.endswith(IMAGE_SUFFIXES):
-        return "image"
-    return None
-
-
 def name_stem(path: str | Path) -> str:
     """File name without its image suffix (``x_full.pgm.gz`` -> ``x_full``)."""
     name = Path(path).name
@@ -178,18 +171,6 @@ def name_stem(path: str | Path) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(path).stem
-
-
-def parse_themis_name(path: str | Path) -> tuple[dt.datetime | None, str | None]:
-    """Minute and site from an archive-style file name, or (None, None)."""
-    match = THEMIS_NAME.match(Path(path).name)
-    if not match:
-        return None, None
-    try:
-        minute = dt.datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M")
-    except ValueError:
-        return None, match["site"]
-    return minute, match["site"]
 
 
 @functools.lru_cache(maxsize=1)

@@ -39,12 +39,10 @@ from typing import Any
 import numpy as np
 
 from oath.atomic import atomic_path
-from oath.frames import CDF_SUFFIXES, Frame, ThemisError
+from oath.frames import CDF_SUFFIXES, Frame, ThemisError, parse_asf_name
 
 log = logging.getLogger(__name__)
 
-# thg_l1_asf_gako_2011010617_v01.cdf
-L1_ASF_NAME = re.compile(r"^thg_l1_asf_(?P<site>[a-z0-9]{4})_(?P<hour>\d{10})_v\d+\.cdf$", re.I)
 FRAMES_VARIABLE = re.compile(r"^thg_asf_(?P<site>[a-z0-9]{4})$")
 EPOCH_1970_MS = 62167219200000.0  # CDF_EPOCH of 1970-01-01T00:00:00
 FRAME_SHAPE = (256, 256)
@@ -55,18 +53,6 @@ GDR_RECORD_TYPE = 2  # the global descriptor record, whose EOF field is the file
 def is_asf_cdf(path: str | Path) -> bool:
     """True for a file name ending in ``.cdf`` (any case)."""
     return Path(path).name.lower().endswith(CDF_SUFFIXES)
-
-
-def parse_asf_name(path: str | Path) -> tuple[dt.datetime | None, str | None]:
-    """UT hour and site from an L1 ASF file name, or (None, None)."""
-    match = L1_ASF_NAME.match(Path(path).name)
-    if not match:
-        return None, None
-    try:
-        hour = dt.datetime.strptime(match["hour"], "%Y%m%d%H")
-    except ValueError:
-        return None, match["site"].lower()
-    return hour, match["site"].lower()
 
 
 def to_stream0_orientation(cdf_frame: np.ndarray) -> np.ndarray:

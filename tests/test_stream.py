@@ -15,10 +15,12 @@ from oath.checkpoint import checkpoint_sha256, write_random_checkpoint
 from oath.data import LABEL_NAMES
 from oath.featurefile import read_features
 from oath.features import extract_logits
+from oath.inventory import make_inventory
 from oath.predict import LabelModel, Model, load_model, predict, save_model
 from oath.stream import Conversion, classify_shard
-from oath.stream0 import synthetic_frames, write_stream0, write_synthetic_hour
+from oath.stream0 import archive_path, synthetic_frames, write_stream0, write_synthetic_hour
 from oath.themis import prepare_images
+from oath.themis_cdf import write_synthetic_asf_cdf
 from tests.workflow import planned_jobs, snakemake, write_config
 
 pytest.importorskip("pyucalgarysrs")
@@ -112,6 +114,55 @@ def test_streaming_equals_the_png_path_and_lists_a_corrupt_file(tmp_path, checkp
     ]
     assert ok["class6"].tolist() == [by_name[n] for n in frame_names]
     assert ok["timestamp"].dt.tz is not None and (ok["site"].isin(["gill", "fsmi"])).all()
+
+
+def test_a_stream0_file_and_an_l1_cdf_of_the_same_frames_classify_alike(
+    tmp_path, checkpoint, model
+):
+    """A folder with both archives' files: one site-hour shard, the same Logits and labels."""
+    frames = synthetic_frames(3, np.random.RandomState(7))
+    start = NIGHT.replace(hour=6)
+    inbox = tmp_path / "in"
+    # stream0 files hold rows bottom-up (the reader flips them); the CDF writer takes read frames
+    file_rows = [np.flipud(f) for f in frames]
+    raw = write_stream0(archive_path(inbox, start, "gill"), file_rows, "gill", start)
+    times = [start + dt.timedelta(seconds=3 * k) for k in range(len(frames))]
+    cdf = write_synthetic_asf_cdf(
+        inbox / "thg_l1_asf_gill_2014031006_v01.cdf", frames, times, "gill"
+    )
+
+    inventory = make_inventory(inbox)
+    assert inventory["shard"].unique().tolist() == ["gill/2014-03-10T06"]
+    assert dict(zip(inventory["file"], inventory["archive"], strict=True)) == {
+        str(raw): "ucalgary_stream0",
+        str(cdf): "themis_l1_cdf",
+    }
+
+    extras = tmp_path / "shard.extra"
+    table = classify_shard(
+        inventory["file"].tolist(),
+        checkpoint,
+        model,
+        tmp_path / "shard.parquet",
+        extras=extras,
+        conversion=Conversion.from_config({"angle_per_site": ANGLES}),
+        save_features=True,
+        batch_size=3,
+    )
+    assert len(table) == 6 and (table["status"] == "ok").all()
+    stream0 = table[table["archive"] == "ucalgary_stream0"].sort_values("frame")
+    l1 = table[table["archive"] == "themis_l1_cdf"].sort_values("frame")
+    assert stream0["class6"].tolist() == l1["class6"].tolist()
+    assert stream0["class2"].tolist() == l1["class2"].tolist()
+    gap = np.abs(stream0["timestamp"].to_numpy() - l1["timestamp"].to_numpy())
+    assert (gap < np.timedelta64(1, "ms")).all()  # CDF_EPOCH keeps milliseconds
+
+    features = read_features(extras / "features.h5")
+    row = {name: i for i, name in enumerate(features.filenames)}
+    for k in range(len(frames)):
+        ours = features.logits[[row[f"{raw.name.removesuffix('.pgm.gz')}_f{k:02d}.png"]]]
+        theirs = features.logits[[row[f"{cdf.stem}_f{k:02d}.png"]]]
+        assert relative_l2(theirs, ours).max() < 1e-6
 
 
 def ok_images_of(manifest: pd.DataFrame) -> list[str]:
