@@ -21,6 +21,7 @@ from oath.data import pic_num_of
 
 #: Attributes that say how the features were made: shards must agree on them to be merged,
 #: and results computed from one feature file must agree on them to be combined.
+RANDOM_WEIGHTS_ATTR = "random_weights"  # "true" when the checkpoint held random weights
 MAKING_ATTRS = ("weights", "checkpoint_sha256", "precision")
 #: Attributes a ridge result carries as its provenance (the checkpoint path as well).
 RESULT_ATTRS = ("weights", "checkpoint", "checkpoint_sha256", "precision")

@@ -22,7 +22,13 @@ import numpy as np
 
 from oath import _tf_compat
 from oath.checkpoint import checkpoint_sha256, checkpoint_shapes, compare_checkpoint
-from oath.featurefile import MAKING_ATTRS, Features, read_features, write_features
+from oath.featurefile import (
+    MAKING_ATTRS,
+    RANDOM_WEIGHTS_ATTR,
+    Features,
+    read_features,
+    write_features,
+)
 from oath.inception_v4 import (
     NUM_CLASSES,
     PREPROCESSING,
@@ -295,11 +301,13 @@ def extract_shard(
     threads: int = 2,
     precision: str = "float32",
     progress: Progress | None = None,
+    random_weights: bool = False,
 ) -> None:
     """Extract the images' ``Logits`` and write them as a feature file (rows sorted by name).
 
     ``weights`` says in words which weights the checkpoint holds; it is stored with the
-    checkpoint path and SHA-256, the precision, the preprocessing and the TensorFlow version.
+    checkpoint path and SHA-256, whether the weights are random (``random_weights``: reports
+    decide their warning from it), the precision, the preprocessing and the TensorFlow version.
     """
     names = [Path(p).name for p in image_paths]
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
@@ -321,6 +329,7 @@ def extract_shard(
         "weights": weights,
         "checkpoint": str(checkpoint),
         "checkpoint_sha256": sha.result(),
+        RANDOM_WEIGHTS_ATTR: "true" if random_weights else "false",
         "precision": precision,
         "preprocessing": PREPROCESSING,
         "tensorflow_version": tf.__version__,

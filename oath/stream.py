@@ -61,7 +61,6 @@ from oath.themis import (
 log = logging.getLogger(__name__)
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Conversion:
     """How raw frames become OATH-like images (see :mod:`oath.themis`)."""

@@ -42,6 +42,7 @@ rule extract_shard:
     params:
         rotated_dir=get_rotated_dir,
         weights=get_weights_description(),
+        random_weights=is_random_checkpoint(),
         precision=config["precision"],
         batch_size=config["batch_size"],
     script:

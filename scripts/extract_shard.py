@@ -11,6 +11,7 @@ extract_shard(
     checkpoint_prefix(snakemake.input.weights),
     snakemake.output.features,
     weights=snakemake.params.weights,
+    random_weights=snakemake.params.random_weights,
     batch_size=snakemake.params.batch_size,
     threads=snakemake.threads,
     precision=snakemake.params.precision,

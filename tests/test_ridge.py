@@ -68,6 +68,7 @@ def make_inputs(root: Path, n: int = N_IMAGES, seed: int = 0, shuffle_table: boo
         "weights": WEIGHTS,
         "checkpoint": "ckpt/inception_v4.ckpt",
         "checkpoint_sha256": "ab" * 32,
+        "random_weights": "true",
         "precision": "float32",
     }
     write_features(paths["features"], Features(filenames=names, logits=logits, attrs=attrs))

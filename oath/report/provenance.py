@@ -1,8 +1,8 @@
 """What made the numbers: which weights, which data set, which settings.
 
-Which weights made the features is read from attributes the extraction records in the feature
-file: a boolean ``random_weights`` when present, else the ``weights`` description, which the
-workflow writes in one fixed form for its random demo weights (:data:`RANDOM_WEIGHTS_PREFIX`).
+Which weights made the features is read from the attribute the extraction records in the
+feature file (``random_weights``: "true" or "false"), never guessed from the words of the
+``weights`` description. Files without it (the published features) did not use random weights.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from oath.featurefile import RANDOM_WEIGHTS_ATTR
 from oath.report.tables import Table
 
 #: Config keys the report shows (and so the only ones its rule depends on): data set, demo and
@@ -26,9 +27,6 @@ REPORTED_CONFIG_KEYS = (
     "labels",
     "ridge",
 )
-#: How the workflow describes its random demo weights in the feature file's ``weights``.
-RANDOM_WEIGHTS_PREFIX = "demo: deterministic RANDOM weights"
-RANDOM_WEIGHTS_ATTR = "random_weights"
 
 
 def reported_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -38,10 +36,7 @@ def reported_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def has_random_weights(attrs: dict[str, Any]) -> bool:
     """Whether the feature file records that its weights were random (not the published)."""
-    recorded = attrs.get(RANDOM_WEIGHTS_ATTR)
-    if recorded is not None:
-        return str(recorded).strip().lower() in ("1", "true", "yes")
-    return str(attrs.get("weights") or "").startswith(RANDOM_WEIGHTS_PREFIX)
+    return str(attrs.get(RANDOM_WEIGHTS_ATTR, "false")).strip().lower() == "true"
 
 
 def describe_dataset(config: dict[str, Any], n_images: int) -> str:
