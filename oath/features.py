@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -49,21 +49,103 @@ class ImageError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
+# The network's session, shared by every extractor (images from files, streamed frames)
+# --------------------------------------------------------------------------------------------
+def pipeline_options(tf: Any, threads: int) -> Any:
+    """tf.data options: a private pool of ``threads``, deterministic order, no autotuner.
+
+    Parallelism and buffer sizes are fixed by the callers; the autotuner's background thread
+    only makes closing the session wait for it (1 to 7 s, measured).
+    """
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.deterministic = True
+    options.autotune.enabled = False
+    return options
+
+
+def restore_network(
+    tf: Any, graph: Any, checkpoint: str | Path, threads: int, precision: str
+) -> Any:
+    """A session on ``graph`` (Inception-v4 built in it) with the checkpoint's weights restored.
+
+    Refuses a checkpoint that lacks or misshapes a network variable before restoring. One
+    inter-op thread: the branches of a block gain nothing from running side by side on few
+    cores. ``bfloat16`` turns on oneDNN's automatic mixed precision rewrite.
+    """
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    stored = checkpoint_shapes(checkpoint)  # fails fast on a missing/unreadable checkpoint
+    with graph.as_default():
+        variables = tf.compat.v1.get_collection(VARIABLES_COLLECTION)
+        expected = [(v.op.name, tuple(int(d) for d in v.shape)) for v in variables]
+        compare_checkpoint(checkpoint, expected, stored)
+        saver = tf.compat.v1.train.Saver(
+            var_list={v.op.name: v for v in variables}, write_version=2
+        )
+    graph.finalize()
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
+    )
+    if precision == "bfloat16":
+        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+            rewriter_config_pb2.RewriterConfig.ON
+        )
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    try:
+        with graph.as_default():
+            saver.restore(session, str(checkpoint))
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def run_learning_precision(tf: Any, session: Any, fetches: Any) -> tuple[Any, str]:
+    """Run ``fetches`` once and tell the precision TensorFlow really computed in.
+
+    TensorFlow skips the bfloat16 rewrite without a word on CPUs that lack bfloat16 support
+    (AVX2-only machines, for one), so the graph it ran is read: "float32" is logged as a warning.
+    """
+    metadata = tf.compat.v1.RunMetadata()
+    result = session.run(
+        fetches,
+        options=tf.compat.v1.RunOptions(output_partition_graphs=True),
+        run_metadata=metadata,
+    )
+    bf16 = tf.bfloat16.as_datatype_enum
+    rewritten = any(
+        attr.type == bf16 or bf16 in attr.list.type
+        for graph in metadata.partition_graphs
+        for node in graph.node
+        for attr in node.attr.values()
+    )
+    if not rewritten:
+        log.warning(
+            "precision bfloat16 was asked for, but TensorFlow computes in float32 on this "
+            "CPU (%s): it has no bfloat16 support (AVX-512 BF16 or AMX). The features are "
+            "float32 and say so; this mode is no faster here.",
+            cpu_model(),
+        )
+    return result, "bfloat16" if rewritten else "float32"
+
+
+# --------------------------------------------------------------------------------------------
 # Extraction
 # --------------------------------------------------------------------------------------------
-class InceptionV4Extractor:
-    """A restored Inception-v4 graph with its input pipeline; reusable for several image lists.
+class Network:
+    """Inception-v4 restored in a session, fed batches by a ``tf.data`` pipeline.
 
-    ``threads`` is TensorFlow's intra-op thread count (the convolutions; one inter-op thread,
-    since the branches of a block gain nothing from running side by side on few cores); image
-    decoding runs on a private ``tf.data`` pool of the same size, ahead of the network by two
-    batches. ``precision="bfloat16"`` turns on oneDNN's automatic mixed precision graph rewrite:
-    about twice as fast on CPUs with AVX-512 BF16 or AMX, features within ~5e-3 relative L2 of
+    Subclasses build the pipeline (:meth:`_build_input`): image files, or frames from a Python
+    generator. ``threads`` is TensorFlow's intra-op thread count (the convolutions) and the size
+    of the pipeline's private pool, which decodes ahead of the network by two batches.
+    ``precision="bfloat16"`` turns on oneDNN's automatic mixed precision graph rewrite: about
+    twice as fast on CPUs with AVX-512 BF16 or AMX, features within ~5e-3 relative L2 of
     float32. Never mix precisions in one feature set (the shard merge refuses it).
 
     TensorFlow skips that rewrite without a word on CPUs that lack bfloat16 support (AVX2-only
-    machines, for one). So the first batch of :meth:`extract` reads the graph TensorFlow really
-    ran, and :attr:`precision_in_use` says what the features were computed in.
+    machines, for one). So the first batch reads the graph TensorFlow really ran, and
+    :attr:`precision_in_use` says what the features were computed in.
     """
 
     def __init__(
@@ -79,64 +161,19 @@ class InceptionV4Extractor:
         if batch_size < 1 or threads < 1:
             raise ValueError(f"batch_size and threads must be >= 1, got {batch_size}, {threads}")
         tf, _ = _tf_compat.load()
-        from tensorflow.core.protobuf import rewriter_config_pb2
-
         started = time.perf_counter()
         self.checkpoint = Path(checkpoint)
         self.batch_size = batch_size
+        self.threads = threads
         self.precision = precision
         #: What the network computes in, known after the first batch: "float32" when bfloat16
         #: was asked for on a CPU where TensorFlow skips the rewrite.
         self.precision_in_use: str | None = "float32" if precision == "float32" else None
         self._tf = tf
-        stored = checkpoint_shapes(checkpoint)  # fail fast on a missing/unreadable checkpoint
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self._paths = tf.compat.v1.placeholder(tf.string, [None], name="image_paths")
-            dataset = (
-                tf.data.Dataset.from_tensor_slices(self._paths)
-                .map(
-                    tf.autograph.experimental.do_not_convert(read_and_preprocess),
-                    num_parallel_calls=threads,
-                    deterministic=True,
-                )
-                .batch(batch_size)
-                .prefetch(2)
-            )
-            options = tf.data.Options()
-            options.threading.private_threadpool_size = threads
-            options.deterministic = True
-            # Parallelism and buffer sizes are fixed above. The autotuner's background thread
-            # only makes closing the session wait for it (1 to 7 s, measured).
-            options.autotune.enabled = False
-            dataset = dataset.with_options(options)
-            self._iterator = tf.compat.v1.data.make_initializable_iterator(dataset)
-            self.logits, _ = inception_v4_logits(self._iterator.get_next())
-            # Decodes one image on its own, to name the culprit when a batch fails.
-            self._probe_path = tf.compat.v1.placeholder(tf.string, [], name="probe_path")
-            self._probe = read_and_preprocess(self._probe_path)
-            variables = tf.compat.v1.get_collection(VARIABLES_COLLECTION)
-            expected = [(v.op.name, tuple(int(d) for d in v.shape)) for v in variables]
-            compare_checkpoint(checkpoint, expected, stored)  # before any restore
-            saver = tf.compat.v1.train.Saver(
-                var_list={v.op.name: v for v in variables}, write_version=2
-            )
-            self.graph.finalize()
-
-        config = tf.compat.v1.ConfigProto(
-            intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
-        )
-        if precision == "bfloat16":
-            config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-                rewriter_config_pb2.RewriterConfig.ON
-            )
-        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
-        try:
-            with self.graph.as_default():
-                saver.restore(self.session, str(checkpoint))
-        except BaseException:
-            self.session.close()
-            raise
+            self.logits, _ = inception_v4_logits(self._build_input(tf))
+        self.session = restore_network(tf, self.graph, checkpoint, threads, precision)
         log.info(
             "Inception-v4 graph built and %s restored in %.1f s (batch %d, %d threads, %s)",
             checkpoint,
@@ -146,7 +183,36 @@ class InceptionV4Extractor:
             precision,
         )
 
-    def __enter__(self) -> InceptionV4Extractor:
+    def _build_input(self, tf: Any) -> Any:
+        """Build the input pipeline in the graph; return the batch of preprocessed images."""
+        raise NotImplementedError
+
+    def _batched(self, dataset: Any, preprocess: Callable[..., Any]) -> Any:
+        """``dataset`` preprocessed on the private pool, batched, two batches ahead: the next
+        element of its (initialisable) iterator, kept as ``self._iterator``."""
+        tf = self._tf
+        dataset = (
+            dataset.map(
+                tf.autograph.experimental.do_not_convert(preprocess),
+                num_parallel_calls=self.threads,
+                deterministic=True,
+            )
+            .batch(self.batch_size)
+            .prefetch(2)
+            .with_options(pipeline_options(tf, self.threads))
+        )
+        self._iterator = tf.compat.v1.data.make_initializable_iterator(dataset)
+        return self._iterator.get_next()
+
+    def _run(self, fetches: Any) -> Any:
+        """Run ``fetches`` for the next batch; the first time under bfloat16, also learn
+        whether the graph TensorFlow ran computes in bfloat16 (:attr:`precision_in_use`)."""
+        if self.precision_in_use is not None:
+            return self.session.run(fetches)
+        result, self.precision_in_use = run_learning_precision(self._tf, self.session, fetches)
+        return result
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -155,6 +221,18 @@ class InceptionV4Extractor:
     def close(self) -> None:
         """Release the session."""
         self.session.close()
+
+
+class InceptionV4Extractor(Network):
+    """Logits of image files (PNG/JPEG paths); reusable for several image lists."""
+
+    def _build_input(self, tf: Any) -> Any:
+        self._paths = tf.compat.v1.placeholder(tf.string, [None], name="image_paths")
+        images = self._batched(tf.data.Dataset.from_tensor_slices(self._paths), read_and_preprocess)
+        # Decodes one image on its own, to name the culprit when a batch fails.
+        self._probe_path = tf.compat.v1.placeholder(tf.string, [], name="probe_path")
+        self._probe = read_and_preprocess(self._probe_path)
+        return images
 
     def extract(
         self, image_paths: Sequence[str | Path], progress: Progress | None = None
@@ -179,7 +257,7 @@ class InceptionV4Extractor:
         n_batches = math.ceil(total / self.batch_size)
         for index in range(n_batches):
             try:
-                batches.append(self._run_batch())
+                batches.append(self._run(self.logits))
             except tf.errors.OpError as exc:
                 bad = self._find_bad_image(paths[index * self.batch_size :])
                 if bad is None:
@@ -205,35 +283,6 @@ class InceptionV4Extractor:
             elapsed / total,
             self.precision,
         )
-        return logits
-
-    def _run_batch(self) -> np.ndarray:
-        """The next batch's Logits; the first time under bfloat16, also learn whether the
-        graph TensorFlow ran computes in bfloat16 (:attr:`precision_in_use`)."""
-        if self.precision_in_use is not None:
-            return self.session.run(self.logits)
-        tf = self._tf
-        metadata = tf.compat.v1.RunMetadata()
-        logits = self.session.run(
-            self.logits,
-            options=tf.compat.v1.RunOptions(output_partition_graphs=True),
-            run_metadata=metadata,
-        )
-        bf16 = tf.bfloat16.as_datatype_enum
-        rewritten = any(
-            attr.type == bf16 or bf16 in attr.list.type
-            for graph in metadata.partition_graphs
-            for node in graph.node
-            for attr in node.attr.values()
-        )
-        self.precision_in_use = "bfloat16" if rewritten else "float32"
-        if not rewritten:
-            log.warning(
-                "precision bfloat16 was asked for, but TensorFlow computes in float32 on this "
-                "CPU (%s): it has no bfloat16 support (AVX-512 BF16 or AMX). The features are "
-                "float32 and say so; this mode is no faster here.",
-                cpu_model(),
-            )
         return logits
 
     def _find_bad_image(self, candidates: Sequence[str]) -> ImageError | None:

@@ -29,18 +29,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from oath import _tf_compat
 from oath.atomic import atomic_path
-from oath.checkpoint import CheckpointError, checkpoint_sha256
+from oath.checkpoint import checkpoint_sha256
 from oath.demo import encode_png
 from oath.featurefile import Features, write_features
-from oath.features import PRECISIONS
+from oath.features import Network
 from oath.frames import archive_of, parse_archive_name
 from oath.inception_v4 import (
     NUM_CLASSES,
     PREPROCESSING,
-    VARIABLES_COLLECTION,
-    inception_v4_logits,
     preprocess_image,
 )
 from oath.predict import Model, ModelError, load_model, predict, score_column
@@ -162,87 +159,24 @@ def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator
             yield FrameRecord(path, frame.index, frame.timestamp, site, STATUS_OK, png)
 
 
-class StreamingExtractor:
+class StreamingExtractor(Network):
     """Inception-v4 fed by a Python frame generator through ``tf.data`` (one graph, reusable).
 
-    ``threads``: TensorFlow intra-op threads and the preprocessing pool; the generator itself
-    runs on TensorFlow's ``from_generator`` thread, concurrently with the network.
+    The generator runs on TensorFlow's ``from_generator`` thread, concurrently with the
+    network; ``threads`` preprocess (see :class:`oath.features.Network`).
     """
 
-    def __init__(
-        self,
-        checkpoint: str | Path,
-        *,
-        batch_size: int = 16,
-        threads: int = 2,
-        precision: str = "float32",
-    ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        tf, _ = _tf_compat.load()
-        from tensorflow.core.protobuf import rewriter_config_pb2
-
-        started = time.perf_counter()
-        self.precision = precision
-        #: What the network computes in, known after the first batch (bfloat16 asked for on a
-        #: CPU without bfloat16 support runs float32: TensorFlow skips the rewrite silently).
-        self.precision_in_use: str | None = "float32" if precision == "float32" else None
-        self._tf = tf
+    def _build_input(self, tf: Any) -> Any:
         self._records: Iterator[FrameRecord] = iter(())
         self._seen: list[FrameRecord] = []
         #: Keep each frame's PNG bytes in the records :meth:`run` returns (else dropped once fed).
         self.keep_images = False
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            dataset = (
-                tf.data.Dataset.from_generator(
-                    self._generate,
-                    output_signature=(
-                        tf.TensorSpec([], tf.int64),
-                        tf.TensorSpec([], tf.string),
-                    ),
-                )
-                .map(
-                    tf.autograph.experimental.do_not_convert(
-                        lambda row, png: (row, preprocess_image(png))
-                    ),
-                    num_parallel_calls=threads,
-                    deterministic=True,
-                )
-                .batch(batch_size)
-                .prefetch(2)
-            )
-            options = tf.data.Options()
-            options.threading.private_threadpool_size = threads
-            options.deterministic = True
-            options.autotune.enabled = False
-            self._iterator = tf.compat.v1.data.make_initializable_iterator(
-                dataset.with_options(options)
-            )
-            self._rows, images = self._iterator.get_next()
-            self.logits, _ = inception_v4_logits(images)
-            variables = tf.compat.v1.get_collection(VARIABLES_COLLECTION)
-            _check_variables(checkpoint, variables)
-            saver = tf.compat.v1.train.Saver(var_list={v.op.name: v for v in variables})
-            self.graph.finalize()
-        config = tf.compat.v1.ConfigProto(
-            intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
+        frames = tf.data.Dataset.from_generator(
+            self._generate,
+            output_signature=(tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string)),
         )
-        if precision == "bfloat16":
-            config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-                rewriter_config_pb2.RewriterConfig.ON
-            )
-        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
-        with self.graph.as_default():
-            saver.restore(self.session, str(checkpoint))
-        log.info(
-            "Inception-v4 restored from %s in %.1f s (batch %d, %d threads, %s)",
-            checkpoint,
-            time.perf_counter() - started,
-            batch_size,
-            threads,
-            precision,
-        )
+        self._rows, images = self._batched(frames, lambda row, png: (row, preprocess_image(png)))
+        return images
 
     def _generate(self) -> Iterator[tuple[int, bytes]]:
         for record in self._records:
@@ -261,7 +195,7 @@ class StreamingExtractor:
         rows, batches = [], []
         while True:
             try:
-                row, logits = self._run_batch()
+                row, logits = self._run([self._rows, self.logits])
             except tf.errors.OutOfRangeError:
                 break
             rows.append(row)
@@ -271,60 +205,6 @@ class StreamingExtractor:
         if rows:
             out[np.concatenate(rows)] = np.concatenate(batches)
         return seen, out
-
-    def _run_batch(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row ids and Logits of the next batch; the first under bfloat16 also learns whether
-        the graph TensorFlow ran computes in bfloat16 (as oath.features does)."""
-        if self.precision_in_use is not None:
-            return self.session.run([self._rows, self.logits])
-        tf = self._tf
-        metadata = tf.compat.v1.RunMetadata()
-        result = self.session.run(
-            [self._rows, self.logits],
-            options=tf.compat.v1.RunOptions(output_partition_graphs=True),
-            run_metadata=metadata,
-        )
-        bf16 = tf.bfloat16.as_datatype_enum
-        rewritten = any(
-            attr.type == bf16 or bf16 in attr.list.type
-            for graph in metadata.partition_graphs
-            for node in graph.node
-            for attr in node.attr.values()
-        )
-        self.precision_in_use = "bfloat16" if rewritten else "float32"
-        if not rewritten:
-            log.warning("bfloat16 asked for, but TensorFlow computes in float32 on this CPU")
-        return result
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> StreamingExtractor:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def _check_variables(checkpoint: str | Path, variables: Sequence[Any]) -> None:
-    """Refuse a checkpoint that lacks or misshapes a network variable, before restoring."""
-    tf, _ = _tf_compat.load()
-    try:
-        stored = tf.train.load_checkpoint(str(checkpoint)).get_variable_to_shape_map()
-    except (tf.errors.OpError, ValueError) as exc:
-        raise CheckpointError(
-            f"{checkpoint}: not a readable TensorFlow checkpoint ({exc})."
-        ) from exc
-    bad = [
-        v.op.name
-        for v in variables
-        if tuple(stored.get(v.op.name, ())) != tuple(int(d) for d in v.shape)
-    ]
-    if bad:
-        raise CheckpointError(
-            f"{checkpoint}: not an Inception-v4 checkpoint: {len(bad)} variable(s) missing or "
-            f"misshapen, e.g. {bad[0]}."
-        )
 
 
 def check_model_weights(model: Model, sha256: str, checkpoint: str | Path) -> None:
