@@ -19,15 +19,8 @@ from pathlib import Path
 import pytest
 
 from oath import download as dl
-from oath.download import (
-    DownloadError,
-    UnsafeArchiveError,
-    download,
-    fetch_and_unpack,
-    part_path,
-    safe_extract,
-    sha256_file,
-)
+from oath.download import DownloadError, download, part_path, sha256_file
+from oath.unpack import UnsafeArchiveError, fetch_and_unpack, safe_extract
 
 PAYLOAD = random.Random(1804).randbytes(300_000)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
