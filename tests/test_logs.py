@@ -45,3 +45,17 @@ def test_a_failing_job_names_its_error_on_the_terminal_and_logs_the_traceback(tm
     assert "oath: failed: shard.h5: no Logits dataset" in done.stderr
     assert "Traceback" not in done.stderr
     assert "Traceback" in log and "shard.h5: no Logits dataset" in log
+
+
+def test_repeated_warnings_are_counted_once_in_the_log(tmp_path):
+    done, log = run_job(
+        tmp_path,
+        """
+        from scipy.linalg import LinAlgWarning
+        for rcond in (1e-9, 2e-9, 3e-9):
+            warnings.warn(f"Ill-conditioned matrix (rcond={rcond})", LinAlgWarning)
+        """,
+    )
+    assert done.returncode == 0 and done.stderr == ""
+    assert log.count("Ill-conditioned matrix") == 1
+    assert "3 LinAlgWarning warning(s): ill-conditioned ridge solves" in log
