@@ -5,8 +5,8 @@
 #   resources/demo/n{N}_seed{S}_px{P}/...            synthetic demo in the OATH layout
 #   resources/checkpoints/demo_seed{seed}/...        random-weight demo checkpoint
 #   results/rotated/{picNum:05d}_{angle}.png         rotated images (published names)
-#   results/features/shards/{shard}.h5               Inception-v4 Logits of one shard
-#   results/features/auroral_feat.h5                 all Logits, published layout
+#   results/features/shards/{shard}.h5               Logits + PreLogitsFlatten of a shard
+#   results/features/auroral_feat.h5                 all of them, published layout
 #   results/splits/train_test_split.csv              split file, when the data set has none
 #   results/ridge/{features}/{labels}/split_{split}.json   one ridge fit
 #   results/ridge/{features}/{labels}/alpha_sweep.json     CV accuracy per alpha

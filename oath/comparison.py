@@ -13,12 +13,17 @@ accuracy over splits, macro F1, and for ``class2`` the aurora true-positive rate
 class 0, "aurora"; the paper's 96 % is such a rate). The leakage gap is the published minus
 the grouped mean accuracy. :func:`compare_to_file` writes everything as JSON;
 :mod:`oath.report.protocols` turns that JSON into a report section.
+
+Feature sets: all of the above runs on ``Logits``, as published; a ``PreLogitsFlatten`` in the
+file is scored on the same splits (:func:`layer_plan`: the published ridge only, unless it is
+the configured feature set) and every row is set against the published ridge on Logits.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +46,14 @@ from oath.classifiers import (
     run_split,
 )
 from oath.data import LABEL_NAMES, load_classifications
-from oath.featurefile import AlignmentError, aligned_logits, read_features
+from oath.featurefile import (
+    LAYERS,
+    LOGITS,
+    RANDOM_WEIGHTS_ATTR,
+    AlignmentError,
+    aligned_features,
+    read_features,
+)
 from oath.origins import Origins, ProtocolInputError, read_origins
 from oath.protocols import Split, grouped_splits, published_splits
 from oath.ridge import write_json
@@ -54,31 +66,69 @@ AURORA = 0  # class index of "aurora" in class2
 
 @dataclass(frozen=True)
 class ComparisonData:
-    """Features aligned to the table, labels, split-file rows and (optionally) origins."""
+    """Feature sets aligned to the table, labels, split-file rows and (optionally) origins."""
 
-    X: np.ndarray  # (N, d) float32, row j = table row j
+    layers: dict[str, np.ndarray]  # feature set -> (N, d) float32, row j = table row j
     table: pd.DataFrame
     split_rows: np.ndarray
     origins: Origins | None
-    skipped: dict[str, str]
+    skipped: dict[str, str]  # protocol -> why it did not run
     provenance: dict[str, Any]
+    layer: str = LOGITS  # the configured feature set: every classifier runs on it
+    layers_skipped: dict[str, str] | None = None  # feature set -> why it did not run
+
+    @property
+    def X(self) -> np.ndarray:
+        """The Logits, as published."""
+        return self.layers[LOGITS]
+
+
+def _aligned_layers(
+    features: str, classifications: str, pic_nums: np.ndarray, layer: str
+) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
+    """Every feature set the file holds, aligned; why the others are missing; its attributes.
+
+    Raises the feature file's error (it says to re-extract) when the configured ``layer``
+    is missing.
+    """
+    if layer not in LAYERS:
+        raise ProtocolInputError(f"unknown feature set {layer!r}; use one of {LAYERS}.")
+    feats = read_features(features)
+    layers, missing = {}, {}
+    for name in LAYERS:
+        if name != layer and name != LOGITS and feats.prelogits is None:
+            missing[name] = (
+                f"{features} holds Logits only (as the published auroral_feat.h5 does, or "
+                f"features extracted before {name} was written: re-extract those to compare it)"
+            )
+            continue
+        try:
+            aligned = aligned_features(features, feats, pic_nums, classifications, name)
+        except AlignmentError as exc:
+            raise ProtocolInputError(str(exc)) from None
+        layers[name] = np.ascontiguousarray(aligned)
+    return layers, missing, feats.attrs
 
 
 def load_inputs(
-    features: str, classifications: str, split_file: str, files_origin: str | None
+    features: str,
+    classifications: str,
+    split_file: str,
+    files_origin: str | None,
+    layer: str = LOGITS,
 ) -> ComparisonData:
     """Read and check the inputs; features are matched to table rows by picNum.
 
     Raises :class:`ProtocolInputError` (a ``ValueError``) naming the file when features and
-    table disagree in length or picNums, or the features hold NaN or infinite values.
+    table disagree in length or picNums, or the features hold NaN or infinite values; a
+    ``FeatureFileError`` when the file lacks the configured feature set ``layer``. Logits are
+    always read; ``PreLogitsFlatten`` too when the file holds it.
     """
     table = load_classifications(classifications)
-    feats = read_features(features)
     pic_nums = table["picNum"].to_numpy(dtype=np.int64)
-    try:
-        X = np.ascontiguousarray(aligned_logits(features, feats, pic_nums, classifications))
-    except AlignmentError as exc:
-        raise ProtocolInputError(str(exc)) from None
+    layers, layers_skipped, attrs = _aligned_layers(features, classifications, pic_nums, layer)
+    for name, reason in layers_skipped.items():
+        log.warning("feature set %s not compared: %s", name, reason)
     split_rows = load_split(split_file, len(pic_nums))
     origins = None
     skipped: dict[str, str] = {}
@@ -96,9 +146,12 @@ def load_inputs(
         origins = read_origins(files_origin, pic_nums)
     for reason in skipped.values():
         log.warning("grouped protocol skipped: %s", reason)
-    provenance = {k: feats.attrs.get(k) for k in ("weights", "checkpoint_sha256", "precision")}
+    keys = ("weights", "checkpoint_sha256", "precision", RANDOM_WEIGHTS_ATTR)
+    provenance = {k: attrs.get(k) for k in keys}
     provenance.update(sklearn_version=sklearn.__version__, numpy_version=np.__version__)
-    return ComparisonData(X, table, split_rows, origins, skipped, provenance)
+    return ComparisonData(
+        layers, table, split_rows, origins, skipped, provenance, layer, layers_skipped
+    )
 
 
 def _summary(per_split: list[dict[str, Any]], labels: str) -> dict[str, Any]:
@@ -138,7 +191,7 @@ def _log_entry(c: str, p: str, name: str, entry: dict[str, Any]) -> None:
         entry["mean_macro_f1"],
         f", chosen C {entry['chosen_C']}" if "chosen_C" in entry else "",
     )
-    grid = {"logistic": LOGISTIC_CS, "linear_svm": SVM_CS}.get(c)
+    grid = {"logistic": LOGISTIC_CS, "linear_svm": SVM_CS}.get(c.rsplit(" / ", 1)[-1])
     if grid and any(C in (grid[0], grid[-1]) for C in entry.get("chosen_C", [])):
         log.warning(
             "%s / %s / %s: a chosen C lies at the end of the grid %s; the best C may lie "
@@ -154,13 +207,15 @@ def _log_entry(c: str, p: str, name: str, entry: dict[str, Any]) -> None:
 
 
 def _results(
+    layer: str,
     classifiers: Sequence[str],
     protocols: list[str],
     labels: Sequence[str],
     task_protocols: list[str],
     outputs: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """classifier -> protocol -> label set -> summary over that protocol's splits."""
+    """classifier -> protocol -> label set -> summary over that protocol's splits, for one
+    feature set (``layer``, named in the log)."""
     results: dict[str, Any] = {c: {p: {} for p in protocols} for c in classifiers}
     for c in classifiers:
         for p in protocols:
@@ -169,7 +224,7 @@ def _results(
                     o[c][name] for q, o in zip(task_protocols, outputs, strict=True) if q == p
                 ]
                 results[c][p][name] = _summary(per_split, name)
-                _log_entry(c, p, name, results[c][p][name])
+                _log_entry(f"{layer} / {c}", p, name, results[c][p][name])
     return results
 
 
@@ -302,6 +357,92 @@ def _methods(
     }
 
 
+def layer_plan(
+    layers: Sequence[str], layer: str, classifiers: Sequence[str] = CLASSIFIERS
+) -> dict[str, tuple[str, ...]]:
+    """Feature set -> the classifiers scored on it: every one on Logits (as published) and on
+    the configured ``layer``; the published ridge alone on any other (it costs seconds where
+    the tuned models cost minutes)."""
+    return {
+        name: tuple(classifiers)
+        if name in (LOGITS, layer)
+        else tuple(c for c in classifiers if c == "ridge_published")
+        for name in layers
+    }
+
+
+def _run_tasks(
+    data: ComparisonData,
+    plan: dict[str, tuple[str, ...]],
+    ys: dict[str, np.ndarray],
+    splits: dict[str, list[Split]],
+    seed: int,
+    n_jobs: int,
+    alpha: float,
+) -> tuple[list[tuple[str, str, Split]], list[dict[str, Any]], dict[str, Any]]:
+    """Every feature set x split in parallel; the tasks, their outputs and the timing."""
+    strata = data.table["class6"].to_numpy(dtype=np.int64)
+    groups = data.origins.group if data.origins is not None else None
+    cv_groups = {"published": None, "grouped": groups}
+    tasks = [(name, p, s) for name in plan if plan[name] for p in splits for s in splits[p]]
+    wall = time.perf_counter()
+    outputs = Parallel(n_jobs=n_jobs)(
+        delayed(run_split)(data.layers[name], ys, s, strata, cv_groups[p], seed, plan[name], alpha)
+        for name, p, s in tasks
+    )
+    wall = time.perf_counter() - wall
+    per_layer: dict[str, Counter[str]] = {name: Counter() for name, _, _ in tasks}
+    for (name, _, _), output in zip(tasks, outputs, strict=True):
+        per_layer[name].update(output["_seconds"])
+    summed: Counter[str] = Counter()
+    for sums in per_layer.values():
+        summed.update(sums)
+
+    def rounded(sums: Counter[str]) -> dict[str, float]:
+        return {k: round(float(v), 3) for k, v in sums.items()}
+
+    timing = {"wall": round(wall, 3), "n_jobs": int(n_jobs), "summed": rounded(summed)}
+    timing["summed_per_layer"] = {name: rounded(sums) for name, sums in per_layer.items()}
+    log.info(
+        "%d split task(s) in %.1f s wall with n_jobs=%d; seconds per feature set and "
+        "classifier (summed over splits): %s",
+        len(tasks),
+        wall,
+        n_jobs,
+        timing["summed_per_layer"],
+    )
+    return tasks, outputs, timing
+
+
+def _versus_published_ridge(
+    by_layer: dict[str, dict[str, Any]], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Each feature set x classifier x protocol x label set against the published ridge on
+    Logits under the same protocol: the accuracy difference, in points and in units of that
+    ridge's std over splits, and paired over the same splits."""
+    reference = by_layer.get(LOGITS, {}).get("ridge_published")
+    if reference is None:
+        return {}
+    out: dict[str, Any] = {}
+    for layer, results in by_layer.items():
+        for c, by_protocol in results.items():
+            for p, by_label in by_protocol.items():
+                for name in labels:
+                    ref, entry = reference[p][name], by_label[name]
+                    diff = entry["mean_accuracy"] - ref["mean_accuracy"]
+                    paired = np.subtract(entry["accuracies"], ref["accuracies"])
+                    std = ref["std_accuracy"]
+                    out.setdefault(layer, {}).setdefault(c, {}).setdefault(p, {})[name] = {
+                        "difference": float(diff),
+                        "difference_points": float(100.0 * diff),
+                        "reference_std": float(std),
+                        "in_split_std": float(diff / std) if std > 0 else None,
+                        "paired_mean": float(np.mean(paired)),
+                        "paired_std": float(np.std(paired)),
+                    }
+    return out
+
+
 def compare(
     data: ComparisonData,
     labels: Sequence[str],
@@ -314,7 +455,8 @@ def compare(
     alpha: float = RIDGE_ALPHA,
     train_fraction: float = TRAIN_FRACTION,
 ) -> dict[str, Any]:
-    """Score every classifier x protocol x label set; see :func:`compare_to_file` for keys."""
+    """Score every feature set x classifier x protocol x label set (:func:`layer_plan` says
+    which classifiers run on which feature set); see :func:`compare_to_file` for keys."""
     for name in labels:
         if name not in LABEL_NAMES:
             raise ProtocolInputError(
@@ -323,33 +465,23 @@ def compare(
     if n_splits < 1:
         raise ProtocolInputError(f"n_splits must be at least 1, got {n_splits}.")
     ys = {name: data.table[name].to_numpy(dtype=np.int64) for name in labels}
-    strata = data.table["class6"].to_numpy(dtype=np.int64)
     splits = {"published": published_splits(data.split_rows, n_splits, split_file, train_fraction)}
     groups = None
     if data.origins is not None:
         groups = data.origins.group
         splits["grouped"] = grouped_splits(groups, n_splits, seed, train_fraction)
-    tasks = [(p, s) for p in splits for s in splits[p]]
-    wall = time.perf_counter()
-    outputs = Parallel(n_jobs=n_jobs)(
-        delayed(run_split)(
-            data.X, ys, s, strata, groups if p == "grouped" else None, seed, classifiers, alpha
-        )
-        for p, s in tasks
-    )
-    wall = time.perf_counter() - wall
-    task_seconds = {
-        k: round(float(sum(o["_seconds"][k] for o in outputs)), 3) for k in outputs[0]["_seconds"]
-    }
-    log.info(
-        "%d split(s) in %.1f s wall with n_jobs=%d; seconds per classifier (summed over "
-        "splits): %s",
-        len(tasks),
-        wall,
-        n_jobs,
-        task_seconds,
-    )
-    results = _results(classifiers, list(splits), labels, [p for p, _ in tasks], outputs)
+    plan = layer_plan(list(data.layers), data.layer, classifiers)
+    tasks, outputs, timing = _run_tasks(data, plan, ys, splits, seed, n_jobs, alpha)
+    by_layer = {}
+    for layer in plan:
+        ran = [k for k, (name, _, _) in enumerate(tasks) if name == layer]
+        if ran:
+            protocols_run = [tasks[k][1] for k in ran]
+            outputs_run = [outputs[k] for k in ran]
+            by_layer[layer] = _results(
+                layer, plan[layer], list(splits), labels, protocols_run, outputs_run
+            )
+    results = by_layer[LOGITS]
     published_line = None
     if "ridge_published" in classifiers and "class6" in labels:
         published_line = results["ridge_published"]["published"]["class6"]["printed_line"]
@@ -363,17 +495,25 @@ def compare(
         "train_fraction": train_fraction,
         "protocols": list(splits),
         "protocols_skipped": dict(data.skipped),
+        "layer": data.layer,
+        "layers": {
+            name: {"n_features": int(data.layers[name].shape[1]), "classifiers": list(plan[name])}
+            for name in by_layer
+        },
+        "layers_skipped": dict(data.layers_skipped or {}),
         "grouping": _grouping_summary(data.origins),
         "splits": {
             p: _split_summary(splits[p], groups if p == "grouped" else None) for p in splits
         },
         **_methods(seed, list(splits), alpha, train_fraction),
         "results": results,
+        "layer_results": {name: r for name, r in by_layer.items() if name != LOGITS},
         "published_printed_line": published_line,
         "leakage_gap": _leakage_gap(results, labels),
         "versus_ridge": _versus_ridge(results, labels),
+        "versus_published_ridge": _versus_published_ridge(by_layer, labels),
         "provenance": dict(data.provenance),
-        "timing_s": {"wall": round(wall, 3), "n_jobs": int(n_jobs), "summed": task_seconds},
+        "timing_s": timing,
     }
 
 
@@ -390,14 +530,19 @@ def compare_to_file(
     n_jobs: int = 1,
     alpha: float = RIDGE_ALPHA,
     train_fraction: float = TRAIN_FRACTION,
+    layer: str = LOGITS,
 ) -> None:
-    """Score the classifiers under both protocols and write one JSON file (atomically).
+    """Score the classifiers under both protocols on each feature set and write one JSON file
+    (atomically).
 
     ``files_origin`` may be None (or a path that does not exist): then only the published
     protocol runs and ``protocols_skipped["grouped"]`` says why. ``n_jobs`` runs that many
     splits at once (processes, one BLAS thread each); results do not depend on it. ``alpha`` is
     the published ridge's and ``train_fraction`` the share of images that train (config
-    ``ridge.alpha`` and ``ridge.train_fraction``).
+    ``ridge.alpha`` and ``ridge.train_fraction``). ``layer`` is the configured feature set
+    (config ``features``): every classifier runs on it and on Logits; any other feature set
+    the file holds gets the published ridge only. A file without the configured feature set
+    is refused (``FeatureFileError``, saying to re-extract).
 
     JSON keys: ``n_images``, ``n_features``, ``labels``, ``class_names``, ``n_splits``,
     ``seed``, ``train_fraction``, ``protocols`` (run), ``protocols_skipped`` (protocol ->
@@ -414,11 +559,19 @@ def compare_to_file(
     ``published_printed_line`` (ridge_published / published / class6, as the original
     script prints it), ``leakage_gap`` (classifier -> label set -> published and grouped mean
     accuracy, ``gap``, ``gap_points``; empty without origins), ``versus_ridge`` (classifier ->
-    protocol -> label set -> paired accuracy difference to ridge_published per split, mean, std)
-    ``provenance`` and ``timing_s`` (wall seconds, ``n_jobs``, seconds per classifier summed over
-    splits; the only key that changes between identical runs).
+    protocol -> label set -> paired accuracy difference to ridge_published per split, mean, std),
+    all of these on Logits; then the feature-set dimension: ``layer`` (configured), ``layers``
+    (feature set -> ``n_features``, ``classifiers`` run), ``layers_skipped`` (feature set ->
+    reason), ``layer_results`` (feature sets other than Logits -> the same nesting as
+    ``results``), ``versus_published_ridge`` (feature set -> classifier -> protocol -> label set
+    -> ``difference`` and ``difference_points`` of the mean accuracy to the published ridge on
+    Logits under the same protocol, ``reference_std`` (that ridge's std over splits),
+    ``in_split_std`` (the difference in units of it; null when it is 0), ``paired_mean`` and
+    ``paired_std`` over the same splits); ``provenance`` and ``timing_s`` (wall seconds,
+    ``n_jobs``, seconds per classifier summed over splits, ``summed_per_layer``; the only key
+    that changes between identical runs).
     """
-    data = load_inputs(features, classifications, split_file, files_origin)
+    data = load_inputs(features, classifications, split_file, files_origin, layer)
     result = compare(
         data,
         labels,

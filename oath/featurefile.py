@@ -1,9 +1,13 @@
 """The feature file in the published ``auroral_feat.h5`` layout, plus our provenance attributes.
 
-Datasets: ``filenames`` (basenames of the rotated images, sorted, so in picNum order) and
-``Logits`` (N x 1001 float32). Attributes say which weights and precision made them, so every
-downstream output can say so too. Only this module reads or writes the format, and
-:func:`aligned_logits` is the one place feature rows are matched to labelled table rows.
+Datasets: ``filenames`` (basenames of the rotated images, sorted, so in picNum order),
+``Logits`` (N x 1001 float32) and, in files we extract, ``PreLogitsFlatten`` (N x 1536 float32,
+the average-pooled layer before the classifier, from the same forward pass; the published file
+lacks it and reads as Logits only). Attributes say which weights and precision made them, so
+every downstream output can say so too. Only this module reads or writes the format,
+:meth:`Features.layer` is the one place a feature set is picked (with the error that says to
+re-extract), and :func:`aligned_features` the one place feature rows are matched to labelled
+table rows.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ RESULT_ATTRS = ("weights", "checkpoint", "checkpoint_sha256", "precision")
 #: features (the preprocessing as well).
 MODEL_ATTRS = (*RESULT_ATTRS, "preprocessing")
 
+#: The feature sets (Inception-v4 end points) a feature file can hold; config ``features``.
+LOGITS = "Logits"  # 1001 ImageNet class scores: what Clausen & Nickisch (2018) classified
+PRELOGITS = "PreLogitsFlatten"  # 1536-d average pool before the classifier (transfer learning)
+LAYERS = (LOGITS, PRELOGITS)
+
 
 class FeatureFileError(ValueError):
     """A feature file is missing, malformed or inconsistent; the message names the file."""
@@ -36,14 +45,43 @@ class FeatureFileError(ValueError):
 
 class AlignmentError(ValueError):
     """Feature rows and the labelled table do not describe the same images (or a row holds NaN
-    or infinite Logits); the message names both files and the fix."""
+    or infinite features); the message names both files and the fix."""
 
 
 @dataclass
 class Features:
+    """Rows of one feature file; ``prelogits`` is None in files without ``PreLogitsFlatten``."""
+
     filenames: list[str]
     logits: np.ndarray
     attrs: dict[str, str] = field(default_factory=dict)
+    prelogits: np.ndarray | None = None
+
+    def layer(self, layer: str, path: str | Path) -> np.ndarray:
+        """The matrix of one feature set (``Logits`` or ``PreLogitsFlatten``) of file ``path``.
+
+        Raises :class:`FeatureFileError` naming the file when it lacks that feature set (the
+        published ``auroral_feat.h5`` and files extracted before it existed hold Logits only).
+        """
+        if layer == LOGITS:
+            return self.logits
+        if layer not in LAYERS:
+            raise FeatureFileError(f"unknown feature set {layer!r}; use one of {LAYERS}.")
+        if self.prelogits is None:
+            raise FeatureFileError(
+                f"{path} holds no '{PRELOGITS}' dataset, only Logits (the published layout, or "
+                f"features extracted before {PRELOGITS} was written). Re-extract the features "
+                f"(delete {Path(path).name} and its shards so the workflow extracts them again) "
+                "or set features: Logits."
+            )
+        return self.prelogits
+
+
+def _rows(path: Path, name: str, matrix: Any, order: np.ndarray, n: int) -> np.ndarray:
+    values = np.asarray(matrix, dtype=np.float32)
+    if values.ndim != 2 or values.shape[0] != n:
+        raise FeatureFileError(f"{path}: {n} file names but {name} of shape {values.shape}.")
+    return values[order]
 
 
 def write_features(path: str | Path, features: Features) -> None:
@@ -51,14 +89,15 @@ def write_features(path: str | Path, features: Features) -> None:
     path = Path(path)
     order = np.argsort(features.filenames, kind="stable")
     names = [features.filenames[i] for i in order]
-    logits = np.asarray(features.logits, dtype=np.float32)[order]
-    if logits.ndim != 2 or logits.shape[0] != len(names):
-        raise FeatureFileError(
-            f"{path}: {len(names)} file names but Logits of shape {logits.shape}."
-        )
+    logits = _rows(path, LOGITS, features.logits, order, len(names))
+    prelogits = None
+    if features.prelogits is not None:
+        prelogits = _rows(path, PRELOGITS, features.prelogits, order, len(names))
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("filenames", data=np.array(names, dtype=h5py.string_dtype()))
-        h5.create_dataset("Logits", data=logits)
+        h5.create_dataset(LOGITS, data=logits)
+        if prelogits is not None:
+            h5.create_dataset(PRELOGITS, data=prelogits)
         for key, value in features.attrs.items():
             h5.attrs[key] = str(value)
 
@@ -75,19 +114,21 @@ def read_features(path: str | Path) -> Features:
                         "(filenames, Logits)."
                     )
             raw = h5["filenames"][()]
-            logits = np.asarray(h5["Logits"][()], dtype=np.float32)
+            logits = np.asarray(h5[LOGITS][()], dtype=np.float32)
+            prelogits = np.asarray(h5[PRELOGITS][()], dtype=np.float32) if PRELOGITS in h5 else None
             attrs = {
                 k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in h5.attrs.items()
             }
     except OSError as exc:
         raise FeatureFileError(f"{path}: not a readable HDF5 file ({exc}).") from exc
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(raw)]
-    if logits.ndim != 2 or logits.shape[0] != len(names):
-        raise FeatureFileError(
-            f"{path}: {len(names)} file names but Logits of shape {logits.shape}; the file is "
-            "inconsistent, delete it so the workflow recomputes it."
-        )
-    return Features(filenames=names, logits=logits, attrs=attrs)
+    for name, values in ((LOGITS, logits), (PRELOGITS, prelogits)):
+        if values is not None and (values.ndim != 2 or values.shape[0] != len(names)):
+            raise FeatureFileError(
+                f"{path}: {len(names)} file names but {name} of shape {values.shape}; the file "
+                "is inconsistent, delete it so the workflow recomputes it."
+            )
+    return Features(filenames=names, logits=logits, attrs=attrs, prelogits=prelogits)
 
 
 def _preview(values: Sequence[Any], limit: int = 5) -> str:
@@ -95,15 +136,21 @@ def _preview(values: Sequence[Any], limit: int = 5) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def aligned_logits(
-    features: str | Path, feats: Features, pic_nums: np.ndarray, classifications: str | Path
+def aligned_features(
+    features: str | Path,
+    feats: Features,
+    pic_nums: np.ndarray,
+    classifications: str | Path,
+    layer: str = LOGITS,
 ) -> np.ndarray:
-    """Feature rows in the table's order, matched by picNum, after checking they fit.
+    """Rows of feature set ``layer`` in the table's order, matched by picNum, after checks.
 
     ``features`` and ``classifications`` are the paths, named in errors. Raises
-    :class:`AlignmentError` when picNums repeat, features and table describe different images,
-    or the Logits hold NaN or infinite values.
+    :class:`FeatureFileError` when the file lacks ``layer``, :class:`AlignmentError` when
+    picNums repeat, features and table describe different images, or the features hold NaN or
+    infinite values.
     """
+    matrix = feats.layer(layer, features)
     try:
         feature_pics = np.array([pic_num_of(name) for name in feats.filenames], dtype=np.int64)
     except ValueError as exc:
@@ -135,13 +182,13 @@ def aligned_logits(
 
     row_of = {int(p): i for i, p in enumerate(feature_pics)}
     order = np.array([row_of[int(p)] for p in pic_nums], dtype=np.int64)
-    X = feats.logits if np.array_equal(order, np.arange(len(order))) else feats.logits[order]
+    X = matrix if np.array_equal(order, np.arange(len(order))) else matrix[order]
 
     finite = np.isfinite(X).all(axis=1)
     if not finite.all():
         bad = [feats.filenames[order[i]] for i in np.flatnonzero(~finite)]
         raise AlignmentError(
-            f"{features}: NaN or infinite Logits in {len(bad)} row(s): {_preview(bad)}. "
+            f"{features}: NaN or infinite {layer} in {len(bad)} row(s): {_preview(bad)}. "
             "Extraction went wrong for those images; delete the feature file (or the shard that "
             "holds them) so the workflow extracts them again."
         )

@@ -1,4 +1,8 @@
-"""Inception-v4 ``Logits`` of images as feature files: extraction per shard, and the merge.
+"""Inception-v4 features of images as feature files: extraction per shard, and the merge.
+
+Each forward pass gives two feature sets at once: ``Logits`` (1001, what the paper classified)
+and ``PreLogitsFlatten`` (1536, the average pool before the classifier); both are fetched in
+the same ``session.run`` and written side by side (:mod:`oath.featurefile`).
 
 The network and its preprocessing are in :mod:`oath.inception_v4`, checkpoints in
 :mod:`oath.checkpoint`. Decoding, preprocessing and the network run in one TensorFlow graph: a
@@ -23,14 +27,16 @@ import numpy as np
 from oath import _tf_compat
 from oath.checkpoint import checkpoint_sha256, checkpoint_shapes, compare_checkpoint
 from oath.featurefile import (
+    LAYERS,
+    LOGITS,
     MAKING_ATTRS,
+    PRELOGITS,
     RANDOM_WEIGHTS_ATTR,
     Features,
     read_features,
     write_features,
 )
 from oath.inception_v4 import (
-    NUM_CLASSES,
     PREPROCESSING,
     VARIABLES_COLLECTION,
     inception_v4_logits,
@@ -172,7 +178,9 @@ class Network:
         self._tf = tf
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.logits, _ = inception_v4_logits(self._build_input(tf))
+            self.logits, end_points = inception_v4_logits(self._build_input(tf))
+        #: The feature sets' tensors, by name: fetched together, they cost one forward pass.
+        self.layers = {LOGITS: self.logits, PRELOGITS: end_points[PRELOGITS]}
         self.session = restore_network(tf, self.graph, checkpoint, threads, precision)
         log.info(
             "Inception-v4 graph built and %s restored in %.1f s (batch %d, %d threads, %s)",
@@ -241,6 +249,16 @@ class InceptionV4Extractor(Network):
 
         ``progress(done, total)`` is called before the first batch and after each batch.
         """
+        return self.extract_layers(image_paths, progress)[LOGITS]
+
+    def extract_layers(
+        self, image_paths: Sequence[str | Path], progress: Progress | None = None
+    ) -> dict[str, np.ndarray]:
+        """Both feature sets of the images from one forward pass, rows in the given order:
+        ``Logits`` (N x 1001 float32) and ``PreLogitsFlatten`` (N x 1536 float32).
+
+        ``progress(done, total)`` is called before the first batch and after each batch.
+        """
         tf = self._tf
         paths = [str(p) for p in image_paths]
         for path in paths:
@@ -250,14 +268,14 @@ class InceptionV4Extractor(Network):
         if progress:
             progress(0, total)
         if not paths:
-            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+            return {name: np.zeros((0, _width(t)), np.float32) for name, t in self.layers.items()}
         started = time.perf_counter()
         self.session.run(self._iterator.initializer, {self._paths: paths})
         batches = []
         n_batches = math.ceil(total / self.batch_size)
         for index in range(n_batches):
             try:
-                batches.append(self._run(self.logits))
+                batches.append(self._run(self.layers))
             except tf.errors.OpError as exc:
                 bad = self._find_bad_image(paths[index * self.batch_size :])
                 if bad is None:
@@ -268,13 +286,17 @@ class InceptionV4Extractor(Network):
                 progress(done, total)
             if (index + 1) % 16 == 0:
                 log.info("%d/%d images", done, total)
-        logits = np.concatenate(batches).astype(np.float32, copy=False)
-        if not np.all(np.isfinite(logits)):
-            bad = [paths[i] for i in np.flatnonzero(~np.isfinite(logits).all(axis=1))]
-            raise ValueError(
-                f"non-finite Logits for {len(bad)} image(s), e.g. {bad[0]}: the checkpoint "
-                f"{self.checkpoint} holds non-finite or badly scaled weights."
-            )
+        layers = {
+            name: np.concatenate([b[name] for b in batches]).astype(np.float32, copy=False)
+            for name in LAYERS
+        }
+        for name, values in layers.items():
+            if not np.all(np.isfinite(values)):
+                bad = [paths[i] for i in np.flatnonzero(~np.isfinite(values).all(axis=1))]
+                raise ValueError(
+                    f"non-finite {name} for {len(bad)} image(s), e.g. {bad[0]}: the checkpoint "
+                    f"{self.checkpoint} holds non-finite or badly scaled weights."
+                )
         elapsed = time.perf_counter() - started
         log.info(
             "%d images in %.1f s (%.3f s/image, %s)",
@@ -283,7 +305,7 @@ class InceptionV4Extractor(Network):
             elapsed / total,
             self.precision,
         )
-        return logits
+        return layers
 
     def _find_bad_image(self, candidates: Sequence[str]) -> ImageError | None:
         """The error for the first of ``candidates`` that cannot be decoded on its own, if any."""
@@ -297,6 +319,10 @@ class InceptionV4Extractor(Network):
                     "Replace it with a readable PNG or remove it from the data set."
                 )
         return None
+
+
+def _width(tensor: Any) -> int:
+    return int(tensor.shape[-1])
 
 
 def cpu_model() -> str:
@@ -352,7 +378,8 @@ def extract_shard(
     progress: Progress | None = None,
     random_weights: bool = False,
 ) -> None:
-    """Extract the images' ``Logits`` and write them as a feature file (rows sorted by name).
+    """Extract the images' ``Logits`` and ``PreLogitsFlatten`` (one forward pass) and write
+    them as a feature file (rows sorted by name).
 
     ``weights`` says in words which weights the checkpoint holds; it is stored with the
     checkpoint path and SHA-256, whether the weights are random (``random_weights``: reports
@@ -369,7 +396,7 @@ def extract_shard(
         with InceptionV4Extractor(
             checkpoint, batch_size=batch_size, threads=threads, precision=precision
         ) as extractor:
-            logits = extractor.extract(image_paths, progress=progress)
+            layers = extractor.extract_layers(image_paths, progress=progress)
             # An empty shard runs nothing: it keeps the precision asked for (the merge does not
             # compare the provenance of shards without rows).
             precision = extractor.precision_in_use or precision
@@ -383,7 +410,8 @@ def extract_shard(
         "preprocessing": PREPROCESSING,
         "tensorflow_version": tf.__version__,
     }
-    write_features(out_path, Features(filenames=names, logits=logits, attrs=attrs))
+    features = Features(names, layers[LOGITS], attrs, prelogits=layers[PRELOGITS])
+    write_features(out_path, features)
     log.info("wrote %s (%d images, %s)", out_path, len(names), precision)
 
 
@@ -397,6 +425,8 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
     that occur more than once and shards made with different weights, checkpoint or precision;
     errors name the shards. Attributes shared by all shards are kept. Shards without rows (new
     images that all failed to read) add nothing, so their provenance is not compared.
+    ``PreLogitsFlatten`` is merged when every shard has it; otherwise the merged file holds
+    Logits only (a warning names a shard without it).
     """
     if not shard_paths:
         raise ValueError(f"{out_path}: no feature shards to merge")
@@ -443,6 +473,26 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
         filenames=[name for _, shard in shards for name in shard.filenames],
         logits=np.concatenate([shard.logits for _, shard in shards]),
         attrs=common,
+        prelogits=_merged_prelogits(shards),
     )
     write_features(out_path, merged)
     log.info("merged %d shards into %s (%d images)", len(shards), out_path, len(owner))
+
+
+def _merged_prelogits(shards: Sequence[tuple[Path, Features]]) -> np.ndarray | None:
+    """The shards' ``PreLogitsFlatten`` stacked, or None when a shard lacks it (logged)."""
+    lacking = [str(path) for path, shard in shards if shard.prelogits is None]
+    if lacking:
+        if len(lacking) < len(shards):
+            log.warning(
+                "%d shard(s) hold no %s (extracted before it was written), e.g. %s: the merged "
+                "file holds Logits only; delete those shards to extract both feature sets",
+                len(lacking),
+                PRELOGITS,
+                lacking[0],
+            )
+        return None
+    widths = {shard.prelogits.shape[1] for _, shard in shards if shard.prelogits is not None}
+    if len(widths) > 1:
+        raise ValueError(f"shards have different {PRELOGITS} widths {sorted(widths)}")
+    return np.concatenate([shard.prelogits for _, shard in shards if shard.prelogits is not None])

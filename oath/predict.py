@@ -1,8 +1,10 @@
 """Classify new all-sky images with the published ridge classifier, trained once and saved.
 
-:func:`train_model` fits ``RidgeClassifier(alpha)`` per label set (class6, class2) on the
-Inception-v4 ``Logits`` of the labelled images, all of them or only the training part of one
-split row, and saves the fitted numbers (no pickle) with their provenance. :func:`predict`
+:func:`train_model` fits ``RidgeClassifier(alpha)`` per label set (class6, class2) on one
+Inception-v4 feature set of the labelled images (``Logits`` as published, or the pooled
+``PreLogitsFlatten``), all of them or only the training part of one split row, and saves the
+fitted numbers (no pickle) with their provenance, the feature set included: :func:`predict`
+refuses features of the other set. :func:`predict`
 reproduces ``RidgeClassifier.decision_function`` and ``predict`` exactly from those numbers;
 :func:`classify_to_csv` labels the images of a manifest (:mod:`oath.themis`) and
 :func:`plot_class_counts` and :func:`contact_sheet` summarise the result.
@@ -33,7 +35,14 @@ from sklearn.linear_model import RidgeClassifier
 from oath import figures
 from oath.atomic import atomic_path, write_bytes
 from oath.data import LABEL_NAMES, load_classifications
-from oath.featurefile import MODEL_ATTRS, aligned_logits, read_features
+from oath.featurefile import (
+    LAYERS,
+    LOGITS,
+    MODEL_ATTRS,
+    Features,
+    aligned_features,
+    read_features,
+)
 from oath.figures import SheetCell, SheetRow, thumbnail
 from oath.ridge import class_scores
 from oath.splits import TRAIN_FRACTION, load_split, train_test_rows
@@ -81,6 +90,33 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
+def _features_info(path: str, feats: Features, layer: str, width: int) -> dict[str, Any]:
+    """What the model's training features were: file, feature set, width, provenance."""
+    return {
+        "path": str(path),
+        "layer": layer,
+        "n_features": width,
+        **{key: feats.attrs.get(key) for key in MODEL_ATTRS},
+    }
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "sklearn": sklearn.__version__,
+        "numpy": np.__version__,
+        "oath": _package_version("oath-pipeline"),
+        "python": platform.python_version(),
+    }
+
+
+def model_layer(model: Model) -> str:
+    """The feature set the model was trained on (models from before the choice: Logits)."""
+    layer = str(model.provenance.get("features", {}).get("layer") or LOGITS)
+    if layer not in LAYERS:
+        raise ModelError(f"the model names an unknown feature set {layer!r}; train it again.")
+    return layer
+
+
 def _training_rows(
     table: pd.DataFrame, split_file: str | None, split: int | None, train_fraction: float
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -120,8 +156,10 @@ def train_model(
     split: int | None = None,
     train_fraction: float = TRAIN_FRACTION,
     provenance: Mapping[str, Any] | None = None,
+    layer: str = LOGITS,
 ) -> None:
-    """Fit ``RidgeClassifier(alpha)`` per label set and save it to ``out`` (see module doc).
+    """Fit ``RidgeClassifier(alpha)`` per label set on feature set ``layer`` and save it to
+    ``out`` (see module doc).
 
     With ``split=None`` it trains on every labelled image; with ``split=i`` only on the first
     ``round(train_fraction * N)`` indices of row ``i`` (0-based) of ``split_file``, as the
@@ -139,7 +177,8 @@ def train_model(
         raise ModelError(f"alpha must be positive, not {alpha}.")
     table = load_classifications(classifications)
     feats = read_features(features)
-    X = aligned_logits(features, feats, table["picNum"].to_numpy(dtype=np.int64), classifications)
+    pic_nums = table["picNum"].to_numpy(dtype=np.int64)
+    X = aligned_features(features, feats, pic_nums, classifications, layer)
     rows, training = _training_rows(table, split_file, split, train_fraction)
     label_models: dict[str, LabelModel] = {}
     class_counts: dict[str, dict[str, int]] = {}
@@ -166,17 +205,8 @@ def train_model(
         "training": training,
         "class_counts": class_counts,
         "classifications": str(classifications),
-        "features": {
-            "path": str(features),
-            "n_features": int(X.shape[1]),
-            **{key: feats.attrs.get(key) for key in MODEL_ATTRS},
-        },
-        "versions": {
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-            "oath": _package_version("oath-pipeline"),
-            "python": platform.python_version(),
-        },
+        "features": _features_info(features, feats, layer, int(X.shape[1])),
+        "versions": _versions(),
         "run": dict(provenance or {}),
     }
     save_model(Model(label_models=label_models, provenance=info), out)
@@ -246,23 +276,34 @@ def _decision_function(lm: LabelModel, X: np.ndarray) -> np.ndarray:
     return scores.reshape(-1) if scores.ndim > 1 and scores.shape[1] == 1 else scores
 
 
-def predict(model: Model | str | Path, logits: np.ndarray) -> dict[str, Prediction]:
+def predict(
+    model: Model | str | Path, features: np.ndarray, layer: str = LOGITS
+) -> dict[str, Prediction]:
     """Class numbers, names and decision scores per label set, as ``RidgeClassifier`` gives.
 
-    Two classes: the score is 1-d and the class is ``classes[score > 0]``; more: the class of
-    the largest score (first on ties, like ``argmax``).
+    ``features`` are rows of feature set ``layer``; a model trained on the other feature set
+    refuses them. Two classes: the score is 1-d and the class is ``classes[score > 0]``; more:
+    the class of the largest score (first on ties, like ``argmax``).
     """
     if not isinstance(model, Model):
         model = load_model(model)
-    X = np.asarray(logits)
+    trained = model_layer(model)
+    if layer != trained:
+        raise ModelError(
+            f"the model was trained on {trained} features and cannot score {layer} features "
+            f"(another Inception-v4 layer: the numbers would mean nothing). Classify with "
+            f"{trained} features, or train the model again on {layer} (config features: "
+            f"{layer})."
+        )
+    X = np.asarray(features)
     if X.ndim != 2:
-        raise ModelError(f"logits must be a 2-d matrix, not shape {X.shape}.")
+        raise ModelError(f"features must be a 2-d matrix, not shape {X.shape}.")
     out = {}
     for name, lm in model.label_models.items():
         width = lm.coef.shape[-1]
         if X.shape[1] != width:
             raise ModelError(
-                f"{name}: the model takes {width} features, the logits have {X.shape[1]}."
+                f"{name}: the model takes {width} {trained} features, these have {X.shape[1]}."
             )
         scores = _decision_function(lm, X)
         index = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
@@ -329,8 +370,10 @@ def classify_to_csv(features: str, manifest: str, model: str, out_csv: str) -> N
     if unused:
         log.warning("%s: %d feature row(s) not in the manifest, ignored", features, unused)
     # Score the feature file as it is (all rows, file order): the same matrix, the same bits as
-    # RidgeClassifier.decision_function(read_features(features).logits).
-    predictions = predict(fitted, feats.logits) if len(feats.filenames) else {}
+    # RidgeClassifier.decision_function(read_features(features).logits) (or .prelogits).
+    layer = model_layer(fitted)
+    matrix = feats.layer(layer, features)
+    predictions = predict(fitted, matrix, layer) if len(feats.filenames) else {}
     picked = np.array([row_of[n] for n, u in zip(names, use, strict=True) if u], dtype=np.intp)
     out = table[["file", "frame", "timestamp", "site", "png"]].copy()
     for name, lm in fitted.label_models.items():

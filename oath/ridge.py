@@ -1,5 +1,8 @@
 """The published classifier: ``RidgeClassifier(alpha=0.03)`` on Inception-v4 ``Logits``.
 
+The feature set is a choice (config ``features``): ``Logits`` as published, or the pooled
+``PreLogitsFlatten`` of the same forward pass; results record it as ``provenance["layer"]``.
+
 Clausen & Nickisch (2018) fit one ridge classifier per row ``S[i]`` of ``train_test_split.csv``
 (a permutation of the rows of ``classifications.csv``): the first ``round(0.7 * N)`` indices
 train, the rest test. Their script ends with::
@@ -33,7 +36,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from oath import atomic
 from oath.data import LABEL_NAMES, load_classifications
-from oath.featurefile import MAKING_ATTRS, RESULT_ATTRS, aligned_logits, read_features
+from oath.featurefile import LOGITS, MAKING_ATTRS, RESULT_ATTRS, aligned_features, read_features
 from oath.splits import SPLIT_SEED, load_split, train_test_rows
 
 log = logging.getLogger(__name__)
@@ -69,34 +72,38 @@ def check_labels(labels: str) -> tuple[str, ...]:
     return tuple(LABEL_NAMES[labels])
 
 
-def load_ridge_data(features: str, classifications: str, split_file: str, labels: str) -> RidgeData:
-    """Read the three inputs, align features to the table by picNum and check everything.
+def load_ridge_data(
+    features: str, classifications: str, split_file: str, labels: str, layer: str = LOGITS
+) -> RidgeData:
+    """Read the three inputs, align feature set ``layer`` to the table by picNum, check all.
 
     Raises ``AlignmentError`` when features and table disagree (row counts, picNums) or the
-    features hold NaN or infinite values; ``DatasetError``, ``FeatureFileError`` and
-    ``SplitError`` (all ``ValueError``) come through from the readers for malformed files.
-    Messages name the file.
+    features hold NaN or infinite values; ``DatasetError``, ``FeatureFileError`` (also for a
+    file without ``layer``) and ``SplitError`` (all ``ValueError``) come through from the
+    readers for malformed files. Messages name the file.
     """
     class_names = check_labels(labels)
     table = load_classifications(classifications)
     feats = read_features(features)
     pic_nums = table["picNum"].to_numpy(dtype=np.int64)
 
-    X = aligned_logits(features, feats, pic_nums, classifications)
+    X = aligned_features(features, feats, pic_nums, classifications, layer)
 
     split = load_split(split_file, len(pic_nums))
     provenance: dict[str, Any] = {key: feats.attrs.get(key) for key in RESULT_ATTRS}
     provenance.update(
         features=str(features),
+        layer=layer,
         classifications=str(classifications),
         split_file=str(split_file),
         sklearn_version=sklearn.__version__,
     )
     log.info(
-        "%s: %d images x %d features aligned to %s by picNum; split file %s has %d rows",
+        "%s: %d images x %d %s features aligned to %s by picNum; split file %s has %d rows",
         features,
         X.shape[0],
         X.shape[1],
+        layer,
         classifications,
         split_file,
         split.shape[0],
@@ -214,8 +221,10 @@ def fit_split_to_file(
     alpha: float,
     train_fraction: float,
     out: str,
+    layer: str = LOGITS,
 ) -> None:
-    """One split (0-based row of the split file), one label set ("class6" or "class2").
+    """One split (0-based row of the split file), one label set ("class6" or "class2"), on
+    feature set ``layer`` ("Logits" or "PreLogitsFlatten").
 
     Writes a JSON object with keys ``split``, ``labels``, ``class_names``, ``alpha``,
     ``train_fraction``, ``n_train``, ``n_test``, ``accuracy``, ``confusion_matrix`` (rows true,
@@ -223,9 +232,9 @@ def fit_split_to_file(
     ``precision``, ``recall``, ``support``, ``predicted``), ``predictions`` (per test image
     ``picNum``, ``true``, ``predicted``, ``scores`` one per class) and ``provenance`` (the feature
     file's ``weights``, ``checkpoint``, ``checkpoint_sha256``, ``precision``; the input paths;
-    ``sklearn_version``).
+    ``layer``; ``sklearn_version``).
     """
-    data = load_ridge_data(features, classifications, split_file, labels)
+    data = load_ridge_data(features, classifications, split_file, labels, layer)
     result = fit_split(data, split, labels, alpha, train_fraction, split_file)
     write_json(out, result)
 
@@ -265,7 +274,7 @@ def aggregate(split_results: list[dict[str, Any]]) -> dict[str, Any]:
         values = {json.dumps(r[key]) for r in split_results}
         if len(values) > 1:
             raise RidgeInputError(f"split results disagree on {key!r}: {sorted(values)}.")
-    for key in ("features", *MAKING_ATTRS):
+    for key in ("features", "layer", *MAKING_ATTRS):
         values = {str(r["provenance"].get(key)) for r in split_results}
         if len(values) > 1:
             raise RidgeInputError(
@@ -420,13 +429,14 @@ def sweep_alpha_to_file(
     n_splits: int,
     folds: int,
     out: str,
+    layer: str = LOGITS,
 ) -> None:
-    """Alpha sweep for one label set; writes JSON with keys ``labels``, ``class_names``,
-    ``train_fraction``, ``n_splits``, ``folds``, ``cv`` (the scheme in words), ``results`` (per
-    alpha: ``alpha``, ``mean_accuracy``, ``std_accuracy`` over splits, ``per_split``),
-    ``best_alpha`` and ``provenance``.
+    """Alpha sweep for one label set on feature set ``layer``; writes JSON with keys
+    ``labels``, ``class_names``, ``train_fraction``, ``n_splits``, ``folds``, ``cv`` (the
+    scheme in words), ``results`` (per alpha: ``alpha``, ``mean_accuracy``, ``std_accuracy``
+    over splits, ``per_split``), ``best_alpha`` and ``provenance`` (with ``layer``).
     """
-    data = load_ridge_data(features, classifications, split_file, labels)
+    data = load_ridge_data(features, classifications, split_file, labels, layer)
     result = sweep_alpha(data, labels, alphas, train_fraction, n_splits, folds, split_file)
     write_json(out, result)
 

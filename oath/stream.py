@@ -32,15 +32,14 @@ import pandas as pd
 from oath.atomic import atomic_path
 from oath.checkpoint import checkpoint_sha256
 from oath.demo import encode_png
-from oath.featurefile import Features, write_features
+from oath.featurefile import LOGITS, PRELOGITS, Features, write_features
 from oath.features import Network
 from oath.frames import archive_of, parse_archive_name
 from oath.inception_v4 import (
-    NUM_CLASSES,
     PREPROCESSING,
     preprocess_image,
 )
-from oath.predict import Model, ModelError, load_model, predict, score_column
+from oath.predict import Model, ModelError, load_model, model_layer, predict, score_column
 from oath.ridge import class_scores
 from oath.themis import (
     STATUS_OK,
@@ -187,23 +186,29 @@ class StreamingExtractor(Network):
                 if not self.keep_images:
                     record.png = None  # TensorFlow holds its copy; a day shard stays small
 
-    def run(self, records: Iterable[FrameRecord]) -> tuple[list[FrameRecord], np.ndarray]:
-        """All records (failed ones included) and the Logits of each, NaN rows for failures."""
+    def run(
+        self, records: Iterable[FrameRecord], layer: str = LOGITS
+    ) -> tuple[list[FrameRecord], dict[str, np.ndarray]]:
+        """All records (failed ones included) and their features, NaN rows for failures:
+        ``Logits`` always, and feature set ``layer`` too (same forward pass)."""
         tf = self._tf
+        fetch = {name: self.layers[name] for name in dict.fromkeys((LOGITS, layer))}
         self._records, self._seen = iter(records), []
         self.session.run(self._iterator.initializer)
         rows, batches = [], []
         while True:
             try:
-                row, logits = self._run([self._rows, self.logits])
+                row, values = self._run([self._rows, fetch])
             except tf.errors.OutOfRangeError:
                 break
             rows.append(row)
-            batches.append(logits)
+            batches.append(values)
         seen, self._seen = self._seen, []
-        out = np.full((len(seen), NUM_CLASSES), np.nan, dtype=np.float32)
-        if rows:
-            out[np.concatenate(rows)] = np.concatenate(batches)
+        out = {}
+        for name, tensor in fetch.items():
+            out[name] = np.full((len(seen), int(tensor.shape[-1])), np.nan, dtype=np.float32)
+            if rows:
+                out[name][np.concatenate(rows)] = np.concatenate([b[name] for b in batches])
         return seen, out
 
 
@@ -221,9 +226,11 @@ def check_model_weights(model: Model, sha256: str, checkpoint: str | Path) -> No
 
 
 def predictions_table(
-    model: Model, records: Sequence[FrameRecord], logits: np.ndarray
+    model: Model, records: Sequence[FrameRecord], features: np.ndarray, layer: str = LOGITS
 ) -> pd.DataFrame:
-    """The predictions.csv columns for ``records``: ids, per label set class/name/scores, status."""
+    """The predictions.csv columns for ``records``: ids, per label set class/name/scores, status.
+
+    ``features`` are the records' rows of feature set ``layer`` (the model's)."""
     ok = np.array([r.status == STATUS_OK for r in records], dtype=bool)
     table = pd.DataFrame(
         {
@@ -237,7 +244,7 @@ def predictions_table(
             "png": [""] * len(records),
         }
     )
-    scored = predict(model, logits[ok]) if ok.any() else {}
+    scored = predict(model, features[ok], layer) if ok.any() else {}
     for name, lm in model.label_models.items():
         number = pd.array([pd.NA] * len(records), dtype="Int64")
         label = np.array([""] * len(records), dtype=object)
@@ -257,7 +264,7 @@ def predictions_table(
 def _write_extras(
     extras: Path,
     records: Sequence[FrameRecord],
-    logits: np.ndarray,
+    layers: dict[str, np.ndarray],
     attrs: dict[str, str],
     *,
     save_images: bool,
@@ -275,7 +282,9 @@ def _write_extras(
             pngs[k] = str(extras / records[k].name)
     if save_features:
         names = [records[k].name for k in ok]
-        write_features(tmp / "features.h5", Features(names, logits[ok], attrs))
+        prelogits = layers[PRELOGITS][ok] if PRELOGITS in layers else None
+        features = Features(names, layers[LOGITS][ok], attrs, prelogits=prelogits)
+        write_features(tmp / "features.h5", features)
     shutil.rmtree(extras, ignore_errors=True)
     tmp.rename(extras)
     return pngs
@@ -300,7 +309,9 @@ def classify_shard(
 
     ``extras`` is the shard's folder of optional outputs (always made, empty by default): the
     frames' PNGs with ``save_images`` (their paths in the ``png`` column) and the Logits as
-    ``features.h5`` (published layout, frame names as file names) with ``save_features``.
+    ``features.h5`` (published layout, frame names as file names; with the model's
+    ``PreLogitsFlatten`` too when it was trained on them) with ``save_features``. The model's
+    feature set is the one fed to it.
     The Parquet file is written last and atomically, so it exists only for a finished shard.
     """
     started = time.perf_counter()
@@ -312,9 +323,10 @@ def classify_shard(
         ) as extractor:
             check_model_weights(fitted, sha.result(), checkpoint)
             extractor.keep_images = save_images
-            records, logits = extractor.run(iter_frames(files, conversion))
+            layer = model_layer(fitted)
+            records, layers = extractor.run(iter_frames(files, conversion), layer)
             precision = extractor.precision_in_use or precision
-    table = predictions_table(fitted, records, logits)
+    table = predictions_table(fitted, records, layers[layer], layer)
     attrs = {
         "weights": weights,
         "checkpoint": str(checkpoint),
@@ -325,7 +337,7 @@ def classify_shard(
     table["png"] = _write_extras(
         Path(extras),
         records,
-        logits,
+        layers,
         attrs,
         save_images=save_images,
         save_features=save_features,

@@ -173,6 +173,12 @@ def get_features_file(wildcards):
     return "results/features/auroral_feat.h5"
 
 
+def get_layer(wildcards):
+    """The feature set a fit uses: the configured one on our features, Logits on the
+    published auroral_feat.h5 (all it holds)."""
+    return "Logits" if wildcards.features == "published" else config["features"]
+
+
 def get_split_results(features, labels):
     return expand(
         "results/ridge/{features}/{labels}/split_{split}.json",

@@ -1,5 +1,5 @@
-# Inception-v4 Logits: the demo checkpoint, one extraction job per shard, and the merge into
-# the published auroral_feat.h5 layout.
+# Inception-v4 Logits and PreLogitsFlatten (one forward pass): the demo checkpoint, one
+# extraction job per shard, and the merge into the published auroral_feat.h5 layout.
 
 
 rule make_demo_checkpoint:

@@ -25,6 +25,7 @@ rule train_model:
         alpha=config["ridge"]["alpha"],
         train_fraction=config["ridge"]["train_fraction"],
         train_on=config["classify"]["train_on"],
+        layer=config["features"],
         provenance={"dataset": config["dataset"], "weights": get_weights_description()},
     script:
         "../scripts/train_model.py"

@@ -21,6 +21,7 @@ rule fit_ridge:
     params:
         alpha=config["ridge"]["alpha"],
         train_fraction=config["ridge"]["train_fraction"],
+        layer=get_layer,
     script:
         "../scripts/fit_ridge.py"
 
@@ -46,6 +47,7 @@ rule sweep_alpha:
         train_fraction=config["ridge"]["train_fraction"],
         n_splits=config["ridge"]["n_splits"],
         folds=config["ridge"]["sweep_folds"],
+        layer=get_layer,
     script:
         "../scripts/sweep_alpha.py"
 
@@ -66,13 +68,14 @@ rule compare_protocols:
         "../envs/ridge.yaml"
     threads: 2
     resources:
-        mem_mb=2000,  # a 5,824 x 1001 matrix standardised per fold
-        runtime=30,  # under 2 minutes on 2 cores for the whole comparison
+        mem_mb=2000,  # 5,824 x 1001 and x 1536 matrices, standardised per fold
+        runtime=30,  # 2 minutes on 2 cores; about 5 with features: PreLogitsFlatten
     params:
         labels=config["labels"],
         n_splits=config["ridge"]["n_splits"],
         seed=config["ridge"]["split_seed"],
         alpha=config["ridge"]["alpha"],
         train_fraction=config["ridge"]["train_fraction"],
+        layer=get_layer,
     script:
         "../scripts/compare_protocols.py"

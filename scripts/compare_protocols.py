@@ -16,4 +16,5 @@ compare_to_file(
     n_jobs=snakemake.threads,
     alpha=snakemake.params.alpha,
     train_fraction=snakemake.params.train_fraction,
+    layer=snakemake.params.layer,
 )

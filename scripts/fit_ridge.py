@@ -13,4 +13,5 @@ fit_split_to_file(
     alpha=snakemake.params.alpha,
     train_fraction=snakemake.params.train_fraction,
     out=snakemake.output.result,
+    layer=snakemake.params.layer,
 )

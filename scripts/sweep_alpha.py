@@ -14,4 +14,5 @@ sweep_alpha_to_file(
     n_splits=snakemake.params.n_splits,
     folds=snakemake.params.folds,
     out=snakemake.output.sweep,
+    layer=snakemake.params.layer,
 )

@@ -16,4 +16,5 @@ train_model(
     split=int(train_on) if on_split else None,
     train_fraction=snakemake.params.train_fraction,
     provenance=dict(snakemake.params.provenance),
+    layer=snakemake.params.layer,
 )

@@ -25,6 +25,7 @@ def test_repository_config_is_valid_and_complete():
         ({"precision": "float16"}, "precision"),
         ({"ridge": {"train_fraction": 1.5}}, "ridge/train_fraction"),
         ({"labels": ["class7"]}, "labels/0"),
+        ({"features": "PreLogits"}, "features"),
     ],
 )
 def test_typos_and_bad_values_name_the_key(config, key):

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -24,7 +25,14 @@ from oath.checkpoint import (
     write_random_checkpoint,
 )
 from oath.demo import draw_sky, encode_png
-from oath.featurefile import Features, read_features, write_features
+from oath.featurefile import (
+    PRELOGITS,
+    FeatureFileError,
+    Features,
+    aligned_features,
+    read_features,
+    write_features,
+)
 from oath.features import (
     ImageError,
     InceptionV4Extractor,
@@ -35,7 +43,8 @@ from oath.features import (
 from oath.inception_v4 import NUM_CLASSES, PREPROCESSING, model_variables
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "inception_v4"
-PARITY_TOLERANCE = 1e-4  # relative L2 error against the reference TF-slim Logits
+PARITY_TOLERANCE = 1e-4  # relative L2 error against the reference TF-slim Logits/PreLogits
+PRELOGITS_WIDTH = 1536
 BFLOAT16_TOLERANCE = 2e-2  # relative L2 difference of bfloat16 against float32 features
 DEMO_WEIGHTS = "demo: deterministic random weights (seed 1804), not the published Inception-v4"
 
@@ -123,13 +132,19 @@ def extractor(demo_checkpoint):
 # ------------------------------------------------------------------------------------------
 # (1) Parity with the reference TF-slim implementation
 # ------------------------------------------------------------------------------------------
-def test_parity_with_reference_logits(fixture_dir, fixture_checkpoint, tmp_path):
-    reference = read_features(fixture_dir / "reference_logits.h5")
-    images = [fixture_dir / "images" / name for name in reversed(reference.filenames)]
-    out = tmp_path / "shard.h5"
+@pytest.fixture(scope="session")
+def parity_shard(fixture_dir, fixture_checkpoint, tmp_path_factory) -> Path:
+    """The six fixture images extracted once (in reverse name order) with the seed-1804 weights."""
+    names = read_features(fixture_dir / "reference_logits.h5").filenames
+    images = [fixture_dir / "images" / name for name in reversed(names)]
+    out = tmp_path_factory.mktemp("parity") / "shard.h5"
     extract_shard(images, fixture_checkpoint, out, weights="fixture seed 1804", batch_size=4)
+    return out
 
-    ours = read_features(out)
+
+def test_parity_with_reference_logits(fixture_dir, fixture_checkpoint, parity_shard):
+    reference = read_features(fixture_dir / "reference_logits.h5")
+    ours = read_features(parity_shard)
     assert ours.filenames == reference.filenames  # sorted by name, whatever the input order
     assert ours.logits.shape == (6, NUM_CLASSES)
     assert ours.logits.dtype == np.float32
@@ -140,6 +155,18 @@ def test_parity_with_reference_logits(fixture_dir, fixture_checkpoint, tmp_path)
     assert ours.attrs["precision"] == "float32"
     assert ours.attrs["preprocessing"] == PREPROCESSING
     assert ours.attrs["tensorflow_version"]
+
+
+def test_parity_with_reference_prelogits(fixture_dir, parity_shard):
+    """The pooled PreLogitsFlatten of the same forward pass, against the reference network's."""
+    with h5py.File(fixture_dir / "reference_prelogits.h5", "r") as h5:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in h5["filenames"][()]]
+        reference = np.asarray(h5[PRELOGITS][()], dtype=np.float32)
+    ours = read_features(parity_shard)
+    assert ours.filenames == names
+    assert ours.prelogits is not None
+    assert ours.prelogits.shape == (6, PRELOGITS_WIDTH) and ours.prelogits.dtype == np.float32
+    assert relative_error(ours.prelogits, reference) < PARITY_TOLERANCE
 
 
 def test_network_variables_match_published_checkpoint(fixture_dir):
@@ -228,6 +255,21 @@ def test_checkpoint_sha256_covers_index_and_data(demo_checkpoint):
 # ------------------------------------------------------------------------------------------
 # Extraction: order, batching, errors
 # ------------------------------------------------------------------------------------------
+def test_both_feature_sets_come_from_the_same_forward_pass(extractor, demo_checkpoint, sky_images):
+    """Row i of Logits is the Logits layer applied to row i of PreLogitsFlatten."""
+    tf, _ = _tf_compat.load()
+    reader = tf.train.load_checkpoint(str(demo_checkpoint))
+    weights = reader.get_tensor("InceptionV4/Logits/Logits/weights")
+    biases = reader.get_tensor("InceptionV4/Logits/Logits/biases")
+    layers = extractor.extract_layers(sky_images[::-1])  # batches of 2: 2 + 2 + 1
+    assert layers[PRELOGITS].shape == (5, PRELOGITS_WIDTH)
+    assert layers[PRELOGITS].dtype == np.float32 and np.isfinite(layers[PRELOGITS]).all()
+    recomputed = layers[PRELOGITS].astype(np.float64) @ weights + biases
+    assert relative_error(layers["Logits"], recomputed) < 1e-5
+    assert np.array_equal(extractor.extract(sky_images[::-1]), layers["Logits"])
+    assert extractor.extract_layers([])[PRELOGITS].shape == (0, PRELOGITS_WIDTH)
+
+
 def test_rows_follow_input_order_across_batches(extractor, sky_images):
     forward = extractor.extract(sky_images)  # batches of 2: 2 + 2 + 1
     backward = extractor.extract(sky_images[::-1])
@@ -299,7 +341,9 @@ def make_shard(path: Path, names: list[str], **attrs: str) -> Path:
     }
     seeds = [int(name[:5]) for name in names]
     logits = np.stack([np.random.RandomState(s).randn(NUM_CLASSES) for s in seeds])
-    write_features(path, Features(filenames=names, logits=logits.astype(np.float32), attrs=base))
+    prelogits = np.stack([np.random.RandomState(s).rand(PRELOGITS_WIDTH) for s in seeds])
+    features = Features(names, logits.astype(np.float32), base, prelogits=prelogits)
+    write_features(path, features)
     return path
 
 
@@ -318,7 +362,14 @@ def test_merge_is_independent_of_shard_count_and_order(tmp_path):
     for other in merged[1:]:
         assert other.filenames == merged[0].filenames == sorted(names)
         assert np.array_equal(other.logits, merged[0].logits)
+        assert np.array_equal(other.prelogits, merged[0].prelogits)
         assert other.attrs == merged[0].attrs
+    for row, name in enumerate(merged[0].filenames):  # both feature sets follow the file names
+        seed = int(name[:5])
+        logits = np.random.RandomState(seed).randn(NUM_CLASSES).astype(np.float32)
+        prelogits = np.random.RandomState(seed).rand(PRELOGITS_WIDTH).astype(np.float32)
+        assert np.array_equal(merged[0].logits[row], logits)
+        assert np.array_equal(merged[0].prelogits[row], prelogits)
     assert merged[0].attrs["weights"] == DEMO_WEIGHTS
     assert merged[0].attrs["precision"] == "float32"
     assert merged[0].attrs["checkpoint"] == "resources/inception_v4/inception_v4"
@@ -369,3 +420,35 @@ def test_merge_refuses_mixed_provenance(tmp_path, attr, value):
     b = make_shard(tmp_path / "b.h5", ["00002_0.png"], **{attr: value})
     with pytest.raises(ValueError, match=rf"'{attr}'.*a\.h5.*b\.h5"):
         merge_feature_shards([a, b], tmp_path / "merged.h5")
+
+
+def test_merge_of_shards_without_prelogits_keeps_logits_only(tmp_path):
+    """Shards extracted before PreLogitsFlatten was written still merge (Logits only)."""
+    a = make_shard(tmp_path / "a.h5", ["00001_0.png"])
+    old = make_shard(tmp_path / "old.h5", ["00002_0.png"])
+    shard = read_features(old)
+    write_features(old, Features(shard.filenames, shard.logits, shard.attrs))  # Logits only
+    merge_feature_shards([a, old], tmp_path / "merged.h5")
+    merged = read_features(tmp_path / "merged.h5")
+    assert merged.filenames == ["00001_0.png", "00002_0.png"] and merged.prelogits is None
+    with h5py.File(tmp_path / "merged.h5", "r") as h5:
+        assert set(h5) == {"filenames", "Logits"}
+
+
+def test_a_published_layout_file_reads_as_logits_and_names_itself_for_prelogits(tmp_path):
+    """The published auroral_feat.h5 (filenames, Logits, no attributes) works as before; asking
+    it for PreLogitsFlatten says which file and what to do."""
+    path = tmp_path / "auroral_feat.h5"
+    names = ["00001_0.png", "00002_90.png"]
+    logits = np.arange(2 * NUM_CLASSES, dtype=np.float32).reshape(2, NUM_CLASSES)
+    with h5py.File(path, "w") as h5:
+        h5["filenames"] = np.array(names, dtype="S")
+        h5["Logits"] = logits
+    features = read_features(path)
+    assert features.filenames == names and features.prelogits is None
+    pic_nums = np.array([2, 1])
+    assert np.array_equal(aligned_features(path, features, pic_nums, "c.csv"), logits[::-1])
+    with pytest.raises(FeatureFileError, match=r"auroral_feat\.h5 holds no 'PreLogitsFlatten'"):
+        aligned_features(path, features, pic_nums, "c.csv", PRELOGITS)
+    with pytest.raises(FeatureFileError, match="Re-extract the features"):
+        features.layer(PRELOGITS, path)

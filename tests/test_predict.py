@@ -13,7 +13,7 @@ from sklearn.linear_model import RidgeClassifier
 
 from oath.data import CLASS6_NAMES, load_classifications
 from oath.demo import encode_png
-from oath.featurefile import Features, read_features, write_features
+from oath.featurefile import PRELOGITS, FeatureFileError, Features, read_features, write_features
 from oath.predict import (
     ModelError,
     classify_to_csv,
@@ -218,3 +218,39 @@ def test_features_from_other_weights_are_refused(data, tmp_path):
     features, manifest = new_images(tmp_path, data["X"][data["test"]][:3], other)
     with pytest.raises(ModelError, match="checkpoint"):
         classify_to_csv(str(features), str(manifest), str(data["model"]), str(tmp_path / "p.csv"))
+
+
+def test_a_model_refuses_features_of_the_other_feature_set(data, tmp_path):
+    """The model records the feature set it was trained on and scores no other."""
+    feats = read_features(data["root"] / "auroral_feat.h5")
+    rng = np.random.RandomState(9)
+    pooled = np.abs(rng.randn(len(feats.filenames), 1536)).astype(np.float32)
+    both = tmp_path / "both.h5"
+    write_features(both, Features(feats.filenames, feats.logits, feats.attrs, pooled))
+    pooled_model = tmp_path / "pooled.npz"
+    classifications = str(data["root"] / "classifications.csv")
+    train_model(str(both), classifications, ["class6"], 0.03, str(pooled_model), layer=PRELOGITS)
+    model = load_model(pooled_model)
+    assert model.provenance["features"]["layer"] == PRELOGITS
+    assert model.provenance["features"]["n_features"] == 1536
+    assert load_model(data["model"]).provenance["features"]["layer"] == "Logits"
+
+    X_test = data["X"][data["test"]]
+    with pytest.raises(ModelError, match="trained on PreLogitsFlatten features and cannot score"):
+        predict(model, X_test)
+    with pytest.raises(ModelError, match="trained on Logits features and cannot score Pre"):
+        predict(load_model(data["model"]), pooled[:3], PRELOGITS)
+
+    # new images: a Logits-only file is refused, one with both is scored on PreLogitsFlatten
+    features, manifest = new_images(tmp_path, X_test, dict(ATTRS))
+    out_csv = tmp_path / "p.csv"
+    with pytest.raises(FeatureFileError, match="new_feat.h5 holds no 'PreLogitsFlatten'"):
+        classify_to_csv(str(features), str(manifest), str(pooled_model), str(out_csv))
+    new = read_features(features)
+    new_pooled = np.abs(rng.randn(len(new.filenames), 1536)).astype(np.float32)
+    write_features(features, Features(new.filenames, new.logits, new.attrs, new_pooled))
+    classify_to_csv(str(features), str(manifest), str(pooled_model), str(out_csv))
+    ok = pd.read_csv(out_csv).query("status == 'ok'")
+    ok = ok.iloc[np.argsort([Path(p).name for p in ok["png"]], kind="stable")]
+    expected = predict(model, new_pooled, PRELOGITS)["class6"].classes
+    np.testing.assert_array_equal(ok["class6"].to_numpy(), expected)

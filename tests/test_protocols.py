@@ -15,7 +15,7 @@ from oath import classifiers, comparison, protocols
 from oath import origins as origin_table
 from oath.data import CLASS6_NAMES
 from oath.demo import demo_origins, demo_table
-from oath.featurefile import Features, write_features
+from oath.featurefile import PRELOGITS, FeatureFileError, Features, write_features
 from oath.origins import ProtocolInputError
 from oath.report.protocols import protocols_section
 from oath.splits import make_split, write_split
@@ -73,7 +73,9 @@ def write_inputs(folder, X, table, origins) -> dict[str, str]:
     return {k: str(v) for k, v in paths.items()}
 
 
-def run(paths: dict[str, str], out, files_origin="default", seed=7, n_splits=5) -> dict:
+def run(
+    paths: dict[str, str], out, files_origin="default", seed=7, n_splits=5, layer="Logits"
+) -> dict:
     comparison.compare_to_file(
         paths["features"],
         paths["classifications"],
@@ -83,6 +85,7 @@ def run(paths: dict[str, str], out, files_origin="default", seed=7, n_splits=5) 
         n_splits,
         seed,
         str(out),
+        layer=layer,
     )
     return json.loads(out.read_text())
 
@@ -251,6 +254,84 @@ def test_class2_tpr_is_the_recall_of_aurora(leaky):
                 matrix = np.array(split["confusion_matrix"])
                 assert tpr == pytest.approx(matrix[0, 0] / matrix[0].sum())
     assert "mean_aurora_tpr" not in leaky["result"]["results"]["logistic"]["grouped"]["class6"]
+
+
+# --- feature sets ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pooled(leaky):
+    """The leaky features with a pooled feature set beside them, from random weights."""
+    X, table = leaky["X"], leaky["table"]
+    P = np.abs(np.random.RandomState(4).randn(N_IMAGES, 30)).astype(np.float32)
+    P[:, :N_FEATURES] += 0.5 * X  # some of the signal, scaled and shifted
+    paths = dict(leaky["paths"], features=str(leaky["folder"] / "pooled_feat.h5"))
+    names = [f"{p:05d}_{a}.png" for p, a in zip(table["picNum"], table["angle"], strict=True)]
+    attrs = {"weights": "random (test)", "random_weights": "true"}
+    write_features(paths["features"], Features(names, X, attrs, prelogits=P))
+    return {"P": P, "paths": paths}
+
+
+def test_pooled_features_are_scored_on_the_same_splits_beside_logits(leaky, pooled, tmp_path):
+    result = run(pooled["paths"], tmp_path / "p.json")
+    assert result["layer"] == "Logits"
+    assert result["layers"] == {
+        "Logits": {"n_features": N_FEATURES, "classifiers": list(classifiers.CLASSIFIERS)},
+        PRELOGITS: {"n_features": 30, "classifiers": ["ridge_published"]},
+    }
+    assert result["results"] == leaky["result"]["results"]  # Logits: as before, untouched
+    ridge = result["layer_results"][PRELOGITS]["ridge_published"]
+    rows = np.loadtxt(pooled["paths"]["split_file"], delimiter=",", dtype=np.int64)
+    y, P = leaky["table"]["class6"].to_numpy(), pooled["P"]
+    acc = [
+        RidgeClassifier(alpha=0.03).fit(P[s.train], y[s.train]).score(P[s.test], y[s.test])
+        for s in protocols.published_splits(rows, 5)
+    ]
+    assert ridge["published"]["class6"]["accuracies"] == acc
+    assert (
+        set(ridge) == {"published", "grouped"} and "mean_aurora_tpr" in ridge["grouped"]["class2"]
+    )
+    for protocol in ("published", "grouped"):
+        reference = result["results"]["ridge_published"][protocol]["class6"]
+        versus = result["versus_published_ridge"][PRELOGITS]["ridge_published"][protocol]["class6"]
+        difference = ridge[protocol]["class6"]["mean_accuracy"] - reference["mean_accuracy"]
+        assert versus["difference"] == pytest.approx(difference)
+        itself = result["versus_published_ridge"]["Logits"]["ridge_published"][protocol]["class6"]
+        assert itself["difference"] == 0.0
+        std = reference["std_accuracy"]
+        if std > 0:  # grouped splits here; the leaky published ones all score 1.0, std 0
+            assert versus["in_split_std"] == pytest.approx(difference / std)
+            assert itself["in_split_std"] == 0.0
+        else:
+            assert versus["in_split_std"] is None and itself["in_split_std"] is None
+
+    section = protocols_section(result)
+    html, md = section.html, section.markdown
+    # the Logits table as before, then feature set x classifier x protocol x label set
+    assert html.count("<tr>") == (1 + 3 * 2 * 2) + (1 + (3 + 1) * 2 * 2)
+    assert "Feature sets" in html and "Feature sets" in md
+    assert "| class6 | PreLogitsFlatten | ridge_published | grouped |" in md
+    assert "split std" in md and "reference" in md
+    sentence = "this table tests the machinery, not the science"
+    assert sentence in html and sentence in md  # random weights, said plainly
+    assert "set features: PreLogitsFlatten to score every classifier" in md
+
+
+def test_configured_pooled_features_get_every_classifier(leaky, pooled, tmp_path):
+    result = run(
+        pooled["paths"], tmp_path / "p.json", files_origin=None, n_splits=2, layer=PRELOGITS
+    )
+    assert result["layer"] == PRELOGITS
+    assert result["layers"][PRELOGITS]["classifiers"] == list(classifiers.CLASSIFIERS)
+    assert set(result["layer_results"][PRELOGITS]) == set(classifiers.CLASSIFIERS)
+    assert set(result["versus_published_ridge"][PRELOGITS]) == set(classifiers.CLASSIFIERS)
+    # and a Logits-only file cannot give what is asked for: it says which file and what to do
+    with pytest.raises(FeatureFileError, match=r"auroral_feat\.h5 holds no 'PreLogitsFlatten'"):
+        run(leaky["paths"], tmp_path / "q.json", files_origin=None, n_splits=2, layer=PRELOGITS)
+    logits_only = run(leaky["paths"], tmp_path / "r.json", files_origin=None, n_splits=2)
+    assert list(logits_only["layers"]) == ["Logits"]
+    assert "re-extract" in logits_only["layers_skipped"][PRELOGITS]
+    assert "PreLogitsFlatten was not compared" in protocols_section(logits_only).markdown
 
 
 # --- missing or bad inputs -----------------------------------------------------------------

@@ -15,7 +15,14 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import confusion_matrix
 
 from oath.data import CLASS6_NAMES
-from oath.featurefile import AlignmentError, Features, write_features
+from oath.featurefile import (
+    PRELOGITS,
+    AlignmentError,
+    FeatureFileError,
+    Features,
+    read_features,
+    write_features,
+)
 from oath.ridge import (
     RidgeInputError,
     aggregate,
@@ -76,10 +83,12 @@ def make_inputs(root: Path, n: int = N_IMAGES, seed: int = 0, shuffle_table: boo
     return {k: str(v) for k, v in paths.items()}
 
 
-def original_script(paths: dict[str, str], labels: str = "class6", alpha: float = 0.03):
+def original_script(
+    paths: dict[str, str], labels: str = "class6", alpha: float = 0.03, dataset: str = "Logits"
+):
     """The published ridge.py in essence: returns (stdout, accuracies, last confusion matrix)."""
     with h5py.File(paths["features"], "r") as h5:
-        X = h5["Logits"][:]
+        X = h5[dataset][:]
     y = pd.read_csv(paths["classifications"], comment="#")[labels].values
     S = np.loadtxt(paths["split_file"], delimiter=",").astype(int)
     N = len(y)
@@ -96,12 +105,24 @@ def original_script(paths: dict[str, str], labels: str = "class6", alpha: float 
     return out.getvalue(), acc, confusion_matrix(y[test], clf.predict(X[test]))
 
 
-def run_splits(paths: dict[str, str], out_dir: Path, labels: str = "class6", n_splits: int = 5):
+def run_splits(
+    paths: dict[str, str],
+    out_dir: Path,
+    labels: str = "class6",
+    n_splits: int = 5,
+    layer: str = "Logits",
+):
     results = []
     for split in range(n_splits):
         out = out_dir / f"{labels}_split_{split}.json"
         fit_split_to_file(
-            **paths, split=split, labels=labels, alpha=0.03, train_fraction=0.7, out=str(out)
+            **paths,
+            split=split,
+            labels=labels,
+            alpha=0.03,
+            train_fraction=0.7,
+            out=str(out),
+            layer=layer,
         )
         results.append(json.loads(out.read_text()))
     return results
@@ -309,3 +330,39 @@ def test_aggregate_refuses_mixed_results(inputs, tmp_path):
         aggregate([results[0], other])
     with pytest.raises(RidgeInputError, match="repeat"):
         aggregate([results[0], results[0]])
+
+
+def add_prelogits(features: str, seed: int = 1) -> None:
+    """Rewrite a feature file with a PreLogitsFlatten dataset beside its Logits, as extracted."""
+    feats = read_features(features)
+    rng = np.random.default_rng(seed)
+    pooled = np.abs(rng.normal(size=(len(feats.filenames), 24))).astype(np.float32)
+    pooled[:, :12] += feats.logits  # some of the class signal, on other columns
+    write_features(features, Features(feats.filenames, feats.logits, feats.attrs, pooled))
+
+
+def test_ridge_py_reading_of_logits_is_unchanged_beside_prelogits(inputs, tmp_path):
+    """With PreLogitsFlatten in the file, the original script still prints the same line, so do
+    our Logits fits, and features: PreLogitsFlatten fits the pooled rows the same way."""
+    before, _, _ = original_script(inputs)
+    add_prelogits(inputs["features"])
+    with h5py.File(inputs["features"], "r") as h5:
+        assert set(h5) == {"filenames", "Logits", PRELOGITS}
+    after, _, _ = original_script(inputs)
+    assert after == before
+    logits = run_splits(inputs, tmp_path / "logits")
+    assert aggregate(logits)["printed_line"] == before.splitlines()[0]
+    assert logits[0]["provenance"]["layer"] == "Logits"
+
+    pooled_stdout, _, _ = original_script(inputs, dataset=PRELOGITS)
+    pooled = run_splits(inputs, tmp_path / "pooled", layer=PRELOGITS)
+    assert aggregate(pooled)["printed_line"] == pooled_stdout.splitlines()[0]
+    assert pooled_stdout.splitlines()[0] != before.splitlines()[0]  # other features, other fit
+    assert pooled[0]["provenance"]["layer"] == PRELOGITS
+    with pytest.raises(RidgeInputError, match="layer"):
+        aggregate(logits[:2] + pooled[2:])
+
+
+def test_prelogits_from_a_logits_only_file_says_to_re_extract(inputs, tmp_path):
+    with pytest.raises(FeatureFileError, match=r"auroral_feat\.h5 holds no 'PreLogitsFlatten'"):
+        run_splits(inputs, tmp_path / "out", n_splits=1, layer=PRELOGITS)

@@ -13,7 +13,7 @@ import pytest
 
 from oath.checkpoint import checkpoint_sha256, write_random_checkpoint
 from oath.data import LABEL_NAMES
-from oath.featurefile import read_features
+from oath.featurefile import PRELOGITS, read_features
 from oath.features import extract_logits
 from oath.inventory import make_inventory
 from oath.predict import LabelModel, Model, load_model, predict, save_model
@@ -37,19 +37,21 @@ def checkpoint(tmp_path_factory) -> Path:
     return prefix
 
 
-def write_model(checkpoint: Path, path: Path) -> Path:
-    """A ridge model with random coefficients, trained (it says) on this checkpoint's features."""
+def write_model(checkpoint: Path, path: Path, layer: str = "Logits") -> Path:
+    """A ridge model with random coefficients, trained (it says) on this checkpoint's features
+    of feature set ``layer``."""
     rng = np.random.RandomState(5)
     label_models = {}
+    width = 1536 if layer == PRELOGITS else 1001
     for name in ("class6", "class2"):
         k = len(LABEL_NAMES[name])
-        coef = rng.normal(0, 0.05, (k if k > 2 else 1, 1001))
+        coef = rng.normal(0, 0.05, (k if k > 2 else 1, width))
         label_models[name] = LabelModel(
             name, tuple(LABEL_NAMES[name]), np.arange(k), coef, rng.normal(0, 0.1, coef.shape[0])
         )
     provenance = {
         "labels": ["class6", "class2"],
-        "features": {"checkpoint_sha256": checkpoint_sha256(checkpoint)},
+        "features": {"checkpoint_sha256": checkpoint_sha256(checkpoint), "layer": layer},
     }
     save_model(Model(label_models, provenance), path)
     return path
@@ -163,6 +165,34 @@ def test_a_stream0_file_and_an_l1_cdf_of_the_same_frames_classify_alike(
         ours = features.logits[[row[f"{raw.name.removesuffix('.pgm.gz')}_f{k:02d}.png"]]]
         theirs = features.logits[[row[f"{cdf.stem}_f{k:02d}.png"]]]
         assert relative_l2(theirs, ours).max() < 1e-6
+
+
+def test_a_model_on_pooled_features_is_fed_pooled_features(tmp_path, checkpoint):
+    """A model trained on PreLogitsFlatten gets them from the stream, beside the Logits."""
+    pooled_model = write_model(checkpoint, tmp_path / "pooled.npz", layer=PRELOGITS)
+    files = archive(tmp_path / "in", "fsmi", 6, n_files=1)
+    extras = tmp_path / "shard.extra"
+    table = classify_shard(
+        files,
+        checkpoint,
+        pooled_model,
+        tmp_path / "shard.parquet",
+        extras=extras,
+        save_features=True,
+        batch_size=2,
+    )
+    assert len(table) == 2 and (table["status"] == "ok").all()
+    features = read_features(extras / "features.h5")
+    assert features.logits.shape == (2, 1001) and features.prelogits.shape == (2, 1536)
+    row = {name: i for i, name in enumerate(features.filenames)}
+    names = [
+        f"{Path(f).name.removesuffix('.pgm.gz')}_f{k:02d}.png"
+        for f, k in zip(table["file"], table["frame"], strict=True)
+    ]
+    pooled = features.prelogits[[row[n] for n in names]]
+    expected = predict(load_model(pooled_model), pooled, PRELOGITS)
+    assert table["class6"].tolist() == expected["class6"].classes.tolist()
+    assert table["class2"].tolist() == expected["class2"].classes.tolist()
 
 
 def ok_images_of(manifest: pd.DataFrame) -> list[str]:

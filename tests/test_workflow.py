@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from oath import _tf_compat
 from oath.demo import encode_png, write_demo_dataset
 from oath.featurefile import read_features
 
 from .workflow import planned_jobs, planned_wildcards, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
+DEMO_CHECKPOINT = "resources/checkpoints/demo_seed1804/inception_v4.ckpt"
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +39,25 @@ def test_demo_run_produces_the_published_layout_and_the_report(demo_run):
     assert np.isfinite(features.logits).all()
     assert "RANDOM weights" in features.attrs["weights"]
     assert features.attrs["precision"] == "float32"
+    # the pooled features beside them, same rows: Logits = PreLogitsFlatten @ W + b row by row
+    assert features.prelogits.shape == (36, 1536) and features.prelogits.dtype == np.float32
+    tf, _ = _tf_compat.load()
+    reader = tf.train.load_checkpoint(str(workdir / DEMO_CHECKPOINT))
+    recomputed = features.prelogits.astype(np.float64) @ reader.get_tensor(
+        "InceptionV4/Logits/Logits/weights"
+    ) + reader.get_tensor("InceptionV4/Logits/Logits/biases")
+    assert np.linalg.norm(features.logits - recomputed) / np.linalg.norm(recomputed) < 1e-5
 
     split = json.loads((workdir / "results/ridge/extracted/class6/split_4.json").read_text())
     assert 0.0 <= split["accuracy"] <= 1.0
     html = (workdir / "results" / "report" / "report.html").read_text()
     summary = (workdir / "results" / "report" / "summary.md").read_text()
     assert "RANDOM weights" in html and "RANDOM weights" in summary
+    protocols = json.loads((workdir / "results/ridge/extracted/protocols.json").read_text())
+    assert protocols["layers"]["PreLogitsFlatten"]["classifiers"] == ["ridge_published"]
+    for text in (html, summary):  # the feature-set table, and what it cannot tell on the demo
+        assert "Feature sets" in text and "PreLogitsFlatten" in text
+        assert "tests the machinery, not the science" in text
     for name in ("confusion_class6.png", "confusion_class2.png"):
         assert (workdir / "results" / "report" / "figures" / name).stat().st_size > 1000
 

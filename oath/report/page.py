@@ -16,7 +16,7 @@ from typing import Any
 
 from oath.atomic import write_bytes
 from oath.data import load_classifications
-from oath.featurefile import read_features
+from oath.featurefile import LOGITS, read_features
 from oath.published import PAPER, PUBLISHED_LINE, PUBLISHED_SUMMARY
 from oath.report.label_sets import (
     LABEL_TITLES,
@@ -203,8 +203,20 @@ def _headline_html(page: Page) -> list[str]:
         f"{s6['last_split']}), rows true, columns predicted. Published "
         f"(Clausen &amp; Nickisch 2018): <code>{PUBLISHED_LINE}</code>, i.e. "
         f"{PUBLISHED_SUMMARY}.</div>",
+        *(f'<div class="small">{escape(note)}</div>' for note in _layer_note(s6)),
         "</div>",
         overview.html(),
+    ]
+
+
+def _layer_note(summary: dict[str, Any]) -> list[str]:
+    """A sentence when the fits used another feature set than the original's Logits."""
+    layer = summary["provenance"].get("layer") or LOGITS
+    if layer == LOGITS:
+        return []
+    return [
+        f"These fits classify the {layer} features (config features: {layer}); the original "
+        "script classified Logits, so this is the same recipe on another feature set."
     ]
 
 
@@ -262,6 +274,7 @@ def render_markdown(page: Page, figure_paths: dict[str, str]) -> str:
         f"{s6['std_accuracy']:.4f}**; the matrix is the last split's (split {s6['last_split']}), "
         f"rows true, columns predicted. Published: `{PUBLISHED_LINE}`.",
         "",
+        *(f"{note}\n" for note in _layer_note(s6)),
     ]
     for extra in page.extras:
         out += [f"## {extra.title}", "", extra.markdown, ""]

@@ -1,12 +1,16 @@
 """Report section: classifiers x split protocols, from :func:`oath.comparison.compare_to_file`'s
-JSON: the table, the published ridge's printed line, and the leakage gap in words."""
+JSON: the table on Logits, the published ridge's printed line, and the leakage gap in words;
+then the feature sets (Logits, pooled PreLogitsFlatten) x classifier x protocol table, each row
+set against the published ridge on Logits in units of its split std."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from oath.featurefile import LOGITS
 from oath.published import PUBLISHED_LINE
+from oath.report.provenance import has_random_weights
 from oath.report.tables import Section, Table, escape
 
 TITLE = "Beyond the 2018 protocol: same-night leakage and other linear classifiers"
@@ -25,25 +29,37 @@ HEADER = [
     "Aurora TPR (class2)",
     "Chosen C per split",
 ]
+LAYER_HEADER = [
+    "Label set",
+    "Feature set",
+    "Classifier",
+    "Protocol",
+    "Accuracy (mean ± std)",
+    "Macro F1 (mean ± std)",
+    "Aurora TPR (class2)",
+    "Accuracy vs published ridge on Logits",
+]
 
 
-def protocols_section(result: dict[str, Any], feature_set: str = "extracted") -> Section:
+def protocols_section(result: dict[str, Any], source: str = "extracted") -> Section:
     """The classifier x protocol x label-set table and the gap, as HTML and Markdown.
 
     Both list mean ± std (population, over splits) of accuracy and macro F1, the aurora
     true-positive rate for class2 and the chosen C per split, then sentences in words on the
     leakage gap, on whether a tuned model beats the published ridge (paired over splits), and
     on skipped protocols; the published ridge's printed line is quoted as the script prints it.
-    ``feature_set`` names the features compared ("published" says so in the title).
+    Then the feature-set table (:func:`_layers_part`) when more than Logits was scored, with a
+    plain warning when the features come from random weights. ``source`` names the feature
+    file compared ("published" says so in the title).
     """
-    title = TITLE + (" (published features)" if feature_set == "published" else "")
+    title = TITLE + (" (published features)" if source == "published" else "")
     table = Table.of(HEADER, _rows(result))
     sentences = _sentences(result)
     printed = result.get("published_printed_line")
     intro = (
-        "Same features, two split protocols: the published random 70/30 splits, and splits "
-        "that keep every station-night on one side (grouped). Mean ± std over "
-        f"{result['n_splits']} splits."
+        "Same features (Logits, as published), two split protocols: the published random "
+        "70/30 splits, and splits that keep every station-night on one side (grouped). Mean ± "
+        f"std over {result['n_splits']} splits."
     )
     note = "Published protocol, ridge, 6 classes, as the original script prints it: "
     html = ['<section class="protocol-comparison">', f"<p>{escape(intro)}</p>", table.html()]
@@ -60,9 +76,89 @@ def protocols_section(result: dict[str, Any], feature_set: str = "extracted") ->
         ]
     if sentences:
         html.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in sentences) + "</ul>")
-    html.append("</section>")
     md.extend(f"- {s}" for s in sentences)
+    layer_html, layer_md = _layers_part(result)
+    html += [*layer_html, "</section>"]
+    md += ["", *layer_md]
     return Section(title, "\n".join(html) + "\n", "\n".join(md).rstrip() + "\n")
+
+
+def _layers_part(result: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The feature-set table (when more than Logits ran) and sentences, as HTML and Markdown."""
+    layers = result.get("layers") or {}
+    notes = [
+        f"{name} was not compared: {reason}."
+        for name, reason in (result.get("layers_skipped") or {}).items()
+    ]
+    html: list[str] = []
+    md: list[str] = []
+    if len(layers) > 1:
+        intro = (
+            "Feature sets: the published Logits (1001 ImageNet class scores) and the pooled "
+            "PreLogitsFlatten (1536-d average pool before the classifier, same forward pass), "
+            "on the very same splits. The last column is the difference of the mean accuracy "
+            "to the published ridge on Logits under the same protocol, in units of that "
+            "ridge's std over splits (points in brackets)."
+        )
+        if has_random_weights(result.get("provenance") or {}):
+            intro += (
+                " These features come from RANDOM weights: this table tests the machinery, "
+                "not the science; which feature set wins here says nothing about aurora."
+            )
+        table = Table.of(LAYER_HEADER, _layer_rows(result))
+        ridge_only = [n for n, v in layers.items() if v["classifiers"] == ["ridge_published"]]
+        if ridge_only:
+            notes.append(
+                f"On {', '.join(ridge_only)} only the published ridge ran; set features: "
+                f"{ridge_only[0]} to score every classifier on it (the comparison then takes "
+                "about 2.5 times as long)."
+            )
+        html += [f"<h3>Feature sets</h3><p>{escape(intro)}</p>", table.html()]
+        md += ["### Feature sets", "", intro, "", table.markdown(), ""]
+    if notes:
+        html.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in notes) + "</ul>")
+        md.extend(f"- {s}" for s in notes)
+    return html, md
+
+
+def _versus(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return ""
+    if entry["in_split_std"] is None:
+        return f"{entry['difference_points']:+.1f} points (split std 0)"
+    return f"{entry['in_split_std']:+.2f} split std ({entry['difference_points']:+.1f} points)"
+
+
+def _layer_rows(result: dict[str, Any]) -> list[list[str]]:
+    by_layer = {LOGITS: result["results"], **(result.get("layer_results") or {})}
+    versus = result.get("versus_published_ridge") or {}
+    rows = []
+    for labels in result["labels"]:
+        for layer, results in by_layer.items():
+            for c in results:
+                for p in result["protocols"]:
+                    entry = results[c][p][labels]
+                    is_reference = layer == LOGITS and c == "ridge_published"
+                    vs = versus.get(layer, {}).get(c, {}).get(p, {}).get(labels)
+                    rows.append(
+                        [
+                            labels,
+                            layer,
+                            c,
+                            p,
+                            _pm(entry["mean_accuracy"], entry["std_accuracy"]),
+                            _pm(entry["mean_macro_f1"], entry["std_macro_f1"]),
+                            _tpr(entry, labels),
+                            "reference" if is_reference else _versus(vs),
+                        ]
+                    )
+    return rows
+
+
+def _tpr(entry: dict[str, Any], labels: str) -> str:
+    if labels != "class2":
+        return ""
+    return _pm(entry.get("mean_aurora_tpr"), entry.get("std_aurora_tpr"))
 
 
 def _pm(mean: float | None, std: float | None) -> str:
@@ -77,11 +173,7 @@ def _rows(result: dict[str, Any]) -> list[list[str]]:
         for c in result["results"]:
             for p in result["protocols"]:
                 entry = result["results"][c][p][labels]
-                tpr = (
-                    _pm(entry.get("mean_aurora_tpr"), entry.get("std_aurora_tpr"))
-                    if labels == "class2"
-                    else ""
-                )
+                tpr = _tpr(entry, labels)
                 chosen = entry.get("chosen_C")
                 rows.append(
                     [

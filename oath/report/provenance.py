@@ -24,6 +24,7 @@ REPORTED_CONFIG_KEYS = (
     "demo_checkpoint_seed",
     "inception_v4",
     "precision",
+    "features",
     "labels",
     "ridge",
 )
@@ -74,6 +75,7 @@ def parameters_table(
         ("Checkpoint SHA-256", attrs.get("checkpoint_sha256") or "not recorded"),
         ("Precision", attrs.get("precision") or "not recorded"),
         ("Features", paths["features"]),
+        ("Feature set", str(prov.get("layer") or "Logits")),
         ("Ridge alpha", f"{first['alpha']:g}"),
         ("Train fraction", f"{first['train_fraction']:g}"),
         ("Splits", str(len(first["splits"]))),

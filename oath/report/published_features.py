@@ -27,10 +27,11 @@ def published_section(
         for name, results in (("extracted (this run)", extracted), ("published", published)):
             if labels in results:
                 summary = aggregate([read_json(p) for p in results[labels]])
+                layer = summary["provenance"].get("layer") or "Logits"
                 rows.append(
                     (
                         labels,
-                        name,
+                        f"{name}, {layer}",
                         f"{summary['mean_accuracy']:.4f} ± {summary['std_accuracy']:.4f}",
                         summary["printed_line"],
                     )
