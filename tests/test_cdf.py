@@ -23,7 +23,7 @@ cdflib = pytest.importorskip("cdflib")
 pytest.importorskip("pyucalgarysrs")
 # The stream0 writer of tests/test_themis.py (archive header lines); switch to a shared
 # writer in oath/ once there is one.
-from tests.test_themis import themis_pgm  # noqa: E402
+from oath.stream0 import stream0_bytes  # noqa: E402
 
 SITE = "gako"
 NAME = "thg_l1_asf_gako_2011010617_v01.cdf"
@@ -45,7 +45,7 @@ def file_order_frames() -> list[np.ndarray]:
 
 def write_stream0(path: Path, frames: list[np.ndarray]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(themis_pgm(frames, site=SITE, start=START), compresslevel=1))
+    path.write_bytes(gzip.compress(stream0_bytes(frames, site=SITE, start=START), compresslevel=1))
     return path
 
 

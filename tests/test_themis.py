@@ -11,6 +11,7 @@ import pytest
 
 from oath.demo import encode_png
 from oath.rotate import rotate_image
+from oath.stream0 import stream0_bytes
 from oath.themis import (
     Crop,
     NoImagesError,
@@ -30,40 +31,6 @@ START = dt.datetime(2014, 3, 10, 6, 0, 0, 63119)
 CADENCE = dt.timedelta(seconds=3)
 
 
-def themis_pgm(frames: list[np.ndarray], site: str = "gill", start: dt.datetime = START) -> bytes:
-    """A stream0 ``full.pgm`` as the archive has it (header lines copied from a 2014 Gillam file).
-
-    Each frame: ``P5``, ``#"key" value`` comment lines (the full station block on the first frame
-    only, as in the real files), ``256 256``, ``65535``, then 256 x 256 big-endian uint16.
-    """
-    out = []
-    for k, frame in enumerate(frames):
-        request = start + k * CADENCE
-        lines = ["P5"]
-        if k == 0:
-            lines += [
-                '#"Revised" 2006-05-22',
-                '#"Project unique ID" themis-gbo',
-                f'#"Site unique ID" {site}',
-                '#"Imager unique ID" themis19',
-                '#"Ccd background" 3300',
-                '#"Pixel depth" 16 bits',
-                f'#"Site unique ID" {site}',
-            ]
-        lines += [
-            '#"Mode unique ID" full',
-            f'#"Mode sequence number" {2027380 + k}',
-            f'#"Image request start" {request:%Y-%m-%d %H:%M:%S.%f} UTC',
-            f'#"Image readout start" {request + dt.timedelta(seconds=1):%Y-%m-%d %H:%M:%S.%f} UTC',
-            '#"Exposure plus initial readout"    985.07 ms',
-            "256 256",
-            "65535",
-        ]
-        out.append(("\n".join(lines) + "\n").encode("ascii"))
-        out.append(np.asarray(frame, dtype=">u2").tobytes())
-    return b"".join(out)
-
-
 @pytest.fixture(scope="module")
 def raw_frames() -> list[np.ndarray]:
     rng = np.random.RandomState(3)
@@ -73,7 +40,7 @@ def raw_frames() -> list[np.ndarray]:
 def write_raw(folder: Path, frames: list[np.ndarray], name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    data = themis_pgm(frames)
+    data = stream0_bytes(frames)
     path.write_bytes(gzip.compress(data, compresslevel=1) if name.endswith(".gz") else data)
     return path
 
@@ -145,7 +112,7 @@ def test_bad_settings_are_refused():
 def test_prepare_images_manifest(tmp_path, raw_frames):
     inbox = tmp_path / "inbox"
     write_raw(inbox / "gill", raw_frames, "20140310_0600_gill_themis19_full.pgm.gz")
-    good = gzip.compress(themis_pgm(raw_frames[:2]))
+    good = gzip.compress(stream0_bytes(raw_frames[:2]))
     (inbox / "20140310_0601_gill_themis19_full.pgm.gz").write_bytes(good[: len(good) // 2])
     gray = (np.arange(48 * 64).reshape(48, 64) % 251).astype(np.uint8)
     (inbox / "allsky.png").write_bytes(encode_png(gray))
@@ -210,7 +177,7 @@ def test_prepare_images_manifest(tmp_path, raw_frames):
 
 
 def test_truncated_file_is_named_in_the_log(tmp_path, raw_frames, caplog):
-    data = gzip.compress(themis_pgm(raw_frames))
+    data = gzip.compress(stream0_bytes(raw_frames))
     bad = tmp_path / "in" / "20140310_0602_gill_themis19_full.pgm.gz"
     bad.parent.mkdir()
     bad.write_bytes(data[:-5000])
