@@ -77,6 +77,20 @@ def relative_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
 
 
+def classify_with_features(files, tmp_path: Path, checkpoint, model, batch_size: int):
+    """One shard through oath.stream with the test angles, keeping its Logits in shard.extra."""
+    return classify_shard(
+        files,
+        checkpoint,
+        model,
+        tmp_path / "shard.parquet",
+        extras=tmp_path / "shard.extra",
+        conversion=Conversion.from_config({"angle_per_site": ANGLES}),
+        save_features=True,
+        batch_size=batch_size,
+    )
+
+
 def test_streaming_equals_the_png_path_and_lists_a_corrupt_file(tmp_path, checkpoint, model):
     files = archive(tmp_path / "in", "gill", 6, n_files=3) + archive(tmp_path / "in", "fsmi", 6)
     truncate(files[1])
@@ -84,16 +98,7 @@ def test_streaming_equals_the_png_path_and_lists_a_corrupt_file(tmp_path, checkp
     png_logits = extract_logits(ok_images_of(pngs), checkpoint, batch_size=4)
 
     extras = tmp_path / "shard.extra"
-    table = classify_shard(
-        files,
-        checkpoint,
-        model,
-        tmp_path / "shard.parquet",
-        extras=extras,
-        conversion=Conversion.from_config({"angle_per_site": ANGLES}),
-        save_features=True,
-        batch_size=4,
-    )
+    table = classify_with_features(files, tmp_path, checkpoint, model, batch_size=4)
     assert table.equals(pd.read_parquet(tmp_path / "shard.parquet"))
     failed = table[table["status"] != "ok"]
     assert failed["file"].tolist() == [str(files[1])]
@@ -141,15 +146,8 @@ def test_a_stream0_file_and_an_l1_cdf_of_the_same_frames_classify_alike(
     }
 
     extras = tmp_path / "shard.extra"
-    table = classify_shard(
-        inventory["file"].tolist(),
-        checkpoint,
-        model,
-        tmp_path / "shard.parquet",
-        extras=extras,
-        conversion=Conversion.from_config({"angle_per_site": ANGLES}),
-        save_features=True,
-        batch_size=3,
+    table = classify_with_features(
+        inventory["file"].tolist(), tmp_path, checkpoint, model, batch_size=3
     )
     assert len(table) == 6 and (table["status"] == "ok").all()
     stream0 = table[table["archive"] == "ucalgary_stream0"].sort_values("frame")
