@@ -3,8 +3,16 @@
 #  - ImageMagick from Debian: the MagickWand library Wand drives, and the `convert` command the
 #    rotation parity test compares against;
 #  - .venv/: a Python virtualenv with the pinned packages of pyproject.toml and the oath package.
+# On a machine with an NVIDIA GPU (driver installed), `bash setup.sh --gpu` also installs
+# TensorFlow's CUDA libraries; extraction then runs on the GPU with config gpu_batch_size.
 set -euo pipefail
 cd "$(dirname "$0")"
+extras="dev"
+case "${1:-}" in
+    "") ;;
+    --gpu) extras="dev,gpu" ;;
+    *) echo "usage: bash setup.sh [--gpu]" >&2; exit 2 ;;
+esac
 
 if ! { ldconfig -p | grep -q 'libMagickWand-6.Q16.so' && convert -version 2>/dev/null | grep -q ImageMagick; }; then
     sudo=""
@@ -16,5 +24,5 @@ fi
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/python -m pip install --quiet -e ".[$extras]"
 echo "set-up done: run the demo with .venv/bin/snakemake --cores 4"

@@ -263,7 +263,7 @@ def measure(variant: str, args: argparse.Namespace, images: Path, ckpt: str, out
 
 
 def cpu_description() -> str:
-    from oath.features import cpu_model
+    from oath.device import cpu_model
 
     return f"{cpu_model()}, {os.cpu_count()} logical CPUs"
 

@@ -26,7 +26,8 @@ def main() -> None:
 
     from oath.checkpoint import write_random_checkpoint
     from oath.demo import write_demo_dataset
-    from oath.features import InceptionV4Extractor, cpu_model
+    from oath.device import cpu_model
+    from oath.features import InceptionV4Extractor
 
     work = Path(tempfile.mkdtemp(prefix="bench_layers_"))
     write_demo_dataset(work / "demo", n_images=max(args.images, 12), seed=1, image_size=256)

@@ -12,6 +12,8 @@ and keeps TensorFlow out of processes that never build a graph (e.g. the feature
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib
 import os
 import sys
@@ -20,6 +22,38 @@ from types import ModuleType
 # The package and the submodules TensorFlow or tf-slim import by the old name.
 _ALIASED = ("", ".base", ".convolutional", ".core", ".normalization", ".pooling")
 _modules: tuple[ModuleType, ModuleType] | None = None
+
+# glibc mallopt parameters (malloc.h) and the values keep_freed_memory sets.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_MMAP_THRESHOLD = 32 * 2**20  # glibc's largest: blocks below it come from the heap
+_TRIM_THRESHOLD = 2**31 - 1  # (int's largest) keep freed heap between batches
+_TOP_PAD = 512 * 2**20
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed memory for reuse instead of returning it to the system.
+
+    Each forward pass allocates and frees hundreds of MB of activations. By default glibc
+    serves blocks over its (adaptive) mmap threshold with fresh pages and trims freed heap,
+    so every batch page-faults its activations in again: measured on a 2-core EPYC, ~20,000
+    minor faults and ~90 ms of kernel time an image (a quarter of the run). With this and
+    TensorFlow's caching CPU allocator (``TF_CPU_ALLOCATOR_USE_BFC``, set in :func:`load`)
+    the faults after the first batch drop to ~100 an image. Returns False where the C
+    library has no ``mallopt`` (not glibc): nothing is changed there.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    settings = (
+        (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD),
+        (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD),
+        (_M_TOP_PAD, _TOP_PAD),
+    )
+    return all(mallopt(param, ctypes.c_int(value)) == 1 for param, value in settings)
 
 
 def _alias_legacy_tf_layers() -> None:
@@ -40,6 +74,9 @@ def load() -> tuple[ModuleType, ModuleType]:
         # which tf-slim needs anyway, instead of importing Keras 3 as well (~0.5 s per job).
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        # A caching allocator for tensors on the CPU (read when TensorFlow first allocates).
+        os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+        keep_freed_memory()
         import tensorflow as tf
 
         _alias_legacy_tf_layers()

@@ -26,6 +26,7 @@ import numpy as np
 
 from oath import _tf_compat
 from oath.checkpoint import checkpoint_sha256, checkpoint_shapes, compare_checkpoint
+from oath.device import DEVICE_ATTR, batch_size_for, cpu_model, merged_devices, prepare_device
 from oath.featurefile import (
     LAYERS,
     LOGITS,
@@ -93,6 +94,8 @@ def restore_network(
     config = tf.compat.v1.ConfigProto(
         intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
     )
+    # On a GPU, take memory as needed rather than all of it: jobs can share a GPU node.
+    config.gpu_options.allow_growth = True
     if precision == "bfloat16":
         config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
             rewriter_config_pb2.RewriterConfig.ON
@@ -161,6 +164,7 @@ class Network:
         batch_size: int = 16,
         threads: int = 2,
         precision: str = "float32",
+        gpu_batch_size: int | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -168,8 +172,10 @@ class Network:
             raise ValueError(f"batch_size and threads must be >= 1, got {batch_size}, {threads}")
         tf, _ = _tf_compat.load()
         started = time.perf_counter()
+        #: Where the network runs, in words ("GPU: ..." or "CPU: ..."); see :mod:`oath.device`.
+        self.device = prepare_device(tf)
         self.checkpoint = Path(checkpoint)
-        self.batch_size = batch_size
+        self.batch_size = batch_size_for(self.device, batch_size, gpu_batch_size)
         self.threads = threads
         self.precision = precision
         #: What the network computes in, known after the first batch: "float32" when bfloat16
@@ -183,10 +189,11 @@ class Network:
         self.layers = {LOGITS: self.logits, PRELOGITS: end_points[PRELOGITS]}
         self.session = restore_network(tf, self.graph, checkpoint, threads, precision)
         log.info(
-            "Inception-v4 graph built and %s restored in %.1f s (batch %d, %d threads, %s)",
+            "Inception-v4 graph built and %s restored in %.1f s (%s, batch %d, %d threads, %s)",
             checkpoint,
             time.perf_counter() - started,
-            batch_size,
+            self.device,
+            self.batch_size,
             threads,
             precision,
         )
@@ -325,17 +332,6 @@ def _width(tensor: Any) -> int:
     return int(tensor.shape[-1])
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux), to say which machine a figure or a warning is about."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def _op_error_reason(exc: Any) -> str:
     """The reason line(s) of a TensorFlow OpError, without the graph-tracing preamble."""
     preamble = ("Graph execution error", "Detected at node", "Node:")
@@ -377,13 +373,15 @@ def extract_shard(
     precision: str = "float32",
     progress: Progress | None = None,
     random_weights: bool = False,
+    gpu_batch_size: int | None = None,
 ) -> None:
     """Extract the images' ``Logits`` and ``PreLogitsFlatten`` (one forward pass) and write
     them as a feature file (rows sorted by name).
 
     ``weights`` says in words which weights the checkpoint holds; it is stored with the
     checkpoint path and SHA-256, whether the weights are random (``random_weights``: reports
-    decide their warning from it), the precision, the preprocessing and the TensorFlow version.
+    decide their warning from it), the precision, the device, the preprocessing and the
+    TensorFlow version. ``gpu_batch_size`` replaces ``batch_size`` where a GPU runs it.
     """
     names = [Path(p).name for p in image_paths]
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
@@ -394,7 +392,11 @@ def extract_shard(
     with ThreadPoolExecutor(max_workers=1) as pool:
         sha = pool.submit(checkpoint_sha256, checkpoint)
         with InceptionV4Extractor(
-            checkpoint, batch_size=batch_size, threads=threads, precision=precision
+            checkpoint,
+            batch_size=batch_size,
+            threads=threads,
+            precision=precision,
+            gpu_batch_size=gpu_batch_size,
         ) as extractor:
             layers = extractor.extract_layers(image_paths, progress=progress)
             # An empty shard runs nothing: it keeps the precision asked for (the merge does not
@@ -407,6 +409,7 @@ def extract_shard(
         "checkpoint_sha256": sha.result(),
         RANDOM_WEIGHTS_ATTR: "true" if random_weights else "false",
         "precision": precision,
+        DEVICE_ATTR: extractor.device,
         "preprocessing": PREPROCESSING,
         "tensorflow_version": tf.__version__,
     }
@@ -423,7 +426,9 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
 
     The result does not depend on how many shards there are or their order. Refuses file names
     that occur more than once and shards made with different weights, checkpoint or precision;
-    errors name the shards. Attributes shared by all shards are kept. Shards without rows (new
+    errors name the shards. Attributes shared by all shards are kept; ``device`` lists every
+    device that made them (float32 on a CPU and on a GPU agree within tolerance, see
+    :mod:`oath.device`; precisions never mix). Shards without rows (new
     images that all failed to read) add nothing, so their provenance is not compared.
     ``PreLogitsFlatten`` is merged when every shard has it; otherwise the merged file holds
     Logits only (a warning names a shard without it).
@@ -469,6 +474,9 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
         for key, value in sorted(first.items())
         if all(shard.attrs.get(key) == value for _, shard in with_rows)
     }
+    devices = [shard.attrs[DEVICE_ATTR] for _, shard in with_rows if DEVICE_ATTR in shard.attrs]
+    if devices:
+        common[DEVICE_ATTR] = merged_devices(devices)
     merged = Features(
         filenames=[name for _, shard in shards for name in shard.filenames],
         logits=np.concatenate([shard.logits for _, shard in shards]),

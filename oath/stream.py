@@ -32,6 +32,7 @@ import pandas as pd
 from oath.atomic import atomic_path
 from oath.checkpoint import checkpoint_sha256
 from oath.demo import encode_png
+from oath.device import DEVICE_ATTR
 from oath.featurefile import LOGITS, PRELOGITS, Features, write_features
 from oath.features import Network
 from oath.frames import archive_of, parse_archive_name
@@ -304,6 +305,7 @@ def classify_shard(
     batch_size: int = 16,
     threads: int = 2,
     precision: str = "float32",
+    gpu_batch_size: int | None = None,
 ) -> pd.DataFrame:
     """Classify every frame of ``files`` and write the shard's predictions Parquet ``out``.
 
@@ -319,19 +321,25 @@ def classify_shard(
     with ThreadPoolExecutor(max_workers=1) as pool:
         sha = pool.submit(checkpoint_sha256, checkpoint)  # hashes while TensorFlow starts
         with StreamingExtractor(
-            checkpoint, batch_size=batch_size, threads=threads, precision=precision
+            checkpoint,
+            batch_size=batch_size,
+            threads=threads,
+            precision=precision,
+            gpu_batch_size=gpu_batch_size,
         ) as extractor:
             check_model_weights(fitted, sha.result(), checkpoint)
             extractor.keep_images = save_images
             layer = model_layer(fitted)
             records, layers = extractor.run(iter_frames(files, conversion), layer)
             precision = extractor.precision_in_use or precision
+            device = extractor.device
     table = predictions_table(fitted, records, layers[layer], layer)
     attrs = {
         "weights": weights,
         "checkpoint": str(checkpoint),
         "checkpoint_sha256": sha.result(),
         "precision": precision,
+        DEVICE_ATTR: device,
         "preprocessing": PREPROCESSING,
     }
     table["png"] = _write_extras(

@@ -47,6 +47,8 @@ rule make_split_file:
         split=str(oath.datasource.GENERATED_SPLIT),
     log:
         "logs/make_split_file/split.log",
+    benchmark:
+        "benchmarks/make_split_file/split.tsv"
     conda:
         "../envs/ridge.yaml"
     params:

@@ -45,6 +45,7 @@ rule extract_shard:
         random_weights=is_random_checkpoint(),
         precision=config["precision"],
         batch_size=config["batch_size"],
+        gpu_batch_size=config["gpu_batch_size"],
     script:
         "../scripts/extract_shard.py"
 

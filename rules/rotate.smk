@@ -12,6 +12,8 @@ rule rotate_shard:
         manifest="results/rotated/shards/{shard}.txt",
     log:
         "logs/rotate_shard/{shard}.log",
+    benchmark:
+        "benchmarks/rotate_shard/{shard}.tsv"
     group:
         "shard"
     conda:

@@ -16,6 +16,7 @@ classify_shard(
     save_images=snakemake.params.save_images,
     save_features=snakemake.params.save_features,
     batch_size=snakemake.params.batch_size,
+    gpu_batch_size=snakemake.params.gpu_batch_size,
     threads=snakemake.threads,
     precision=snakemake.params.precision,
 )

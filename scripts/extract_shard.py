@@ -13,6 +13,7 @@ extract_shard(
     weights=snakemake.params.weights,
     random_weights=snakemake.params.random_weights,
     batch_size=snakemake.params.batch_size,
+    gpu_batch_size=snakemake.params.gpu_batch_size,
     threads=snakemake.threads,
     precision=snakemake.params.precision,
 )

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Benchmark the whole replication run against the speed of its network.
+
+Not a test: run it by hand on an otherwise idle machine (about 35 minutes on a 2-core AVX2
+EPYC at the OATH size)::
+
+    .venv/bin/python bench/bench_workflow.py                 # 5,824 images, --cores 2
+    .venv/bin/python bench/bench_workflow.py --images 300    # the default demo, a quick check
+
+In a scratch folder it runs the README's workflow (``snakemake --cores N``) on an OATH-size demo
+with the random-weight checkpoint, in four steps, all in this one command:
+
+1. acquisition (not part of the ratio): the demo images and the checkpoint are drawn, as a
+   real run downloads them once (``--until make_demo_dataset make_demo_checkpoint``);
+2. the run: every other job, from rotation to the report, wall-timed; per stage, the jobs'
+   own timings (Snakemake ``benchmark:`` files) give how many jobs ran, their summed seconds
+   and the stage's window (first start to last end);
+3. the network floor: Inception-v4 alone on a sample of the run's rotated images, in a fresh
+   process after a warm-up (steady s/image x the image count), at the run's precision, batch
+   size and threads; measured before and after the run, the faster counts (smaller floor,
+   stricter ratio);
+4. one changed image: one PNG redrawn, then the same command again; its wall time as a
+   fraction of the run's.
+
+Targets (issue "the run at the speed of its network"): run / floor <= 1.35; changed image
+< 0.1 of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {"ratio": 1.35, "changed_fraction": 0.1}
+# The run's rules by stage, in workflow order; a rule not listed is counted under "other".
+STAGES = {
+    "rotation": ("rotate_shard",),
+    "extraction": ("extract_shard",),
+    "merge": ("merge_features",),
+    "split": ("make_split_file",),
+    "ridge fits + sweeps": ("fit_ridge", "sweep_alpha"),
+    "protocol comparison": ("compare_protocols",),
+    "report": ("render_report",),
+}
+ACQUISITION = ("make_demo_dataset", "make_demo_checkpoint")
+
+
+def snakemake(work: Path, cores: int, *extra: str) -> float:
+    """Run the workflow in ``work``; its wall time (the terminal output goes to a log)."""
+    argv = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work)]
+    argv += ["--configfile", str(work / "config.yaml"), "--cores", str(cores), *extra]
+    started = time.perf_counter()
+    with open(work / "snakemake_terminal.txt", "a") as terminal:
+        done = subprocess.run(argv, stdout=terminal, stderr=subprocess.STDOUT, cwd=work)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"snakemake {' '.join(extra)} failed: see {work}/snakemake_terminal.txt")
+    return seconds
+
+
+def job_timings(work: Path, since: float) -> dict[str, list[tuple[float, float]]]:
+    """(start, end) epoch seconds of each job that finished after ``since``, by rule, from the
+    benchmark files (written when the job ends; their ``s`` column is its wall time)."""
+    jobs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for tsv in (work / "benchmarks").rglob("*.tsv"):
+        end = tsv.stat().st_mtime
+        if end < since:
+            continue
+        rule = tsv.relative_to(work / "benchmarks").parts[0]
+        seconds = float(tsv.read_text().splitlines()[1].split("\t")[0])
+        jobs[rule].append((end - seconds, end))
+    return jobs
+
+
+def stage_table(jobs: dict[str, list[tuple[float, float]]]) -> list[dict[str, object]]:
+    rows = []
+    listed = {rule for rules in STAGES.values() for rule in rules}
+    stages = {**STAGES, "other": tuple(sorted(set(jobs) - listed))}
+    for stage, rules in stages.items():
+        spans = [span for rule in rules for span in jobs.get(rule, [])]
+        if not spans:
+            continue
+        rows.append(
+            {
+                "stage": stage,
+                "jobs": len(spans),
+                "job_s": sum(end - start for start, end in spans),
+                "window_s": max(end for _, end in spans) - min(start for start, _ in spans),
+            }
+        )
+    return rows
+
+
+def measure_floor(work: Path, config: dict, threads: int, sample: int) -> float:
+    """Steady s/image of the network alone, in a fresh process, on ``sample`` rotated images."""
+    code = (
+        "import json, sys, time\n"
+        "from oath.features import InceptionV4Extractor\n"
+        "paths, ckpt, batch, threads, precision = json.loads(sys.argv[1])\n"
+        "with InceptionV4Extractor(ckpt, batch_size=batch, threads=threads,"
+        " precision=precision) as ex:\n"
+        "    ex.extract(paths[: 2 * batch])\n"
+        "    t = time.perf_counter(); ex.extract(paths)\n"
+        "    print(json.dumps((time.perf_counter() - t) / len(paths)))\n"
+    )
+    images = sorted((work / "floor_images").glob("*.png"))[:sample]
+    checkpoint = next((work / "resources" / "checkpoints").rglob("*.index")).with_suffix("")
+    payload = json.dumps(
+        [
+            [str(p) for p in images],
+            str(checkpoint),
+            config["batch_size"],
+            threads,
+            config["precision"],
+        ]
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, payload], capture_output=True, text=True, env=env
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"floor measurement failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def floor_images(work: Path, count: int) -> None:
+    """Rotated-size copies of the demo images for the floor (drawn before the run starts)."""
+    from oath.rotate import rotate_image
+
+    source = sorted((work / "resources" / "demo").rglob("images/cropped_scaled/*.png"))
+    target = work / "floor_images"
+    target.mkdir(exist_ok=True)
+    for path in source[:count]:
+        rotate_image(path, target / path.name, 30.0)
+
+
+def change_one_image(work: Path) -> Path:
+    """Redraw one demo image (inverted pixels): its shard is stale, nothing else is."""
+
+    from oath.demo import encode_png
+    from oath.themis import read_gray8
+
+    images = sorted((work / "resources" / "demo").rglob("images/cropped_scaled/*.png"))
+    path = images[len(images) // 2]
+    path.write_bytes(encode_png(255 - read_gray8(path)))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=5824, help="demo images (OATH: 5,824)")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--floor-sample", type=int, default=192, help="images for the floor")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="oath_bench_workflow_"))
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["demo"]["n_images"] = args.images
+    config["precision"] = args.precision
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    sys.path.insert(0, str(REPO))
+    report: dict[str, object] = {"images": args.images, "cores": args.cores}
+    try:
+        report["acquisition_s"] = snakemake(work, args.cores, "--until", *ACQUISITION)
+        floor_images(work, args.floor_sample)
+        threads = min(args.cores, 2)  # extract_shard's threads
+        floors = [measure_floor(work, config, threads, args.floor_sample)]
+        started = time.time()
+        report["run_s"] = snakemake(work, args.cores)
+        stages = stage_table(job_timings(work, started))
+        floors.append(measure_floor(work, config, threads, args.floor_sample))
+        report["network_s_per_image"] = min(floors)
+        report["network_s_per_image_before_after"] = [round(f, 4) for f in floors]
+        report["floor_s"] = args.images * min(floors)
+        report["ratio"] = report["run_s"] / report["floor_s"]
+        changed = change_one_image(work)
+        report["changed_image"] = changed.name
+        started = time.time()
+        report["rerun_s"] = snakemake(work, args.cores)
+        rerun_stages = stage_table(job_timings(work, started))
+        report["changed_fraction"] = report["rerun_s"] / report["run_s"]
+    finally:
+        if args.keep:
+            print(f"scratch folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    for title, rows in (("the run", stages), ("after one changed image", rerun_stages)):
+        print(f"{title}:\n  {'stage':22s} {'jobs':>5s} {'job s':>9s} {'window s':>9s}")
+        for row in rows:
+            print(
+                f"  {row['stage']:22s} {row['jobs']:5d} {row['job_s']:9.1f} {row['window_s']:9.1f}"
+            )
+    for key, value in report.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else value
+        target = TARGETS.get(key)
+        verdict = ""
+        if target is not None:
+            sign = "<=" if key == "ratio" else "<"
+            met = value <= target if key == "ratio" else value < target
+            verdict = f"   target {sign} {target}: {'met' if met else 'NOT met'}"
+        print(f"{key:32s} {shown}{verdict}")
+
+
+if __name__ == "__main__":
+    main()

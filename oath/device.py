@@ -1,0 +1,60 @@
+"""Which device runs Inception-v4, in words for provenance, and the batch size it gets.
+
+TensorFlow places the network on the first GPU it sees (``setup.sh --gpu`` installs the CUDA
+build), else on the CPU. Feature files record the device (attribute ``device``), e.g.
+``GPU: NVIDIA H200`` or ``CPU: AMD EPYC``. On a GPU, TensorFloat-32 is turned off, so float32
+means float32 there too (TF32 convolutions would change Logits by ~1e-3 relative, beyond the
+1e-4 tolerance): shards from CPUs and GPUs at one precision can then be merged, and the merge
+lists every device that made them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+DEVICE_ATTR = "device"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), to say which machine a figure or a warning is about."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def visible_gpus(tf: Any) -> list[str]:
+    """Names of the GPUs TensorFlow sees (empty on the CPU build or a machine without one)."""
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        names.append(str(details.get("device_name") or gpu.name))
+    return names
+
+
+def prepare_device(tf: Any) -> str:
+    """Set TensorFlow up for exact float32 on a GPU; return the device, in words.
+
+    Call before the first session: TensorFloat-32 is a process-wide switch.
+    """
+    gpus = visible_gpus(tf)
+    if not gpus:
+        return f"CPU: {cpu_model()}"
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    return f"GPU: {gpus[0]}"
+
+
+def batch_size_for(device: str, cpu_batch_size: int, gpu_batch_size: int | None) -> int:
+    """The batch size for ``device`` (as :func:`prepare_device` words it)."""
+    if device.startswith("GPU") and gpu_batch_size:
+        return gpu_batch_size
+    return cpu_batch_size
+
+
+def merged_devices(devices: list[str]) -> str:
+    """The ``device`` attribute of a merged file: every distinct device, sorted, ``; ``-joined."""
+    return "; ".join(sorted(set(devices)))
