@@ -35,8 +35,9 @@ def keep_freed_memory() -> bool:
 
     Each forward pass allocates and frees hundreds of MB of activations. By default glibc
     serves blocks over its (adaptive) mmap threshold with fresh pages and trims freed heap,
-    so every batch page-faults its activations in again: measured on a 2-core EPYC, ~20,000
-    minor faults and ~90 ms of kernel time an image (a quarter of the run). With this and
+    so every batch page-faults its activations in again: measured on a 2-core EPYC, up to
+    ~30,000 minor faults and ~90 ms of kernel time an image, the job 1.4x slower
+    (bench/bench_allocator.py). With this and
     TensorFlow's caching CPU allocator (``TF_CPU_ALLOCATOR_USE_BFC``, set in :func:`load`)
     the faults after the first batch drop to ~100 an image. Returns False where the C
     library has no ``mallopt`` (not glibc): nothing is changed there.
