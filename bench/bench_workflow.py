@@ -15,7 +15,9 @@ with the random-weight checkpoint, in four steps, all in this one command:
 2. the run: every other job, from rotation to the report, wall-timed; per stage, the jobs'
    own timings (Snakemake ``benchmark:`` files) give how many jobs ran, their summed seconds
    and the stage's window (first start to last end);
-3. the network floor: Inception-v4 alone on a sample of the run's rotated images, in a fresh
+3. the network floor: Inception-v4 alone on a sample of the demo images, rotated by 30 degrees
+   beforehand so it can be measured before the run too (the network's cost does not depend on
+   the angle), in a fresh
    process after a warm-up (steady s/image x the image count), at the run's precision, batch
    size and threads; measured before and after the run, the faster counts (smaller floor,
    stricter ratio);
@@ -135,7 +137,7 @@ def measure_floor(work: Path, config: dict, threads: int, sample: int) -> float:
 
 
 def floor_images(work: Path, count: int) -> None:
-    """Rotated-size copies of the demo images for the floor (drawn before the run starts)."""
+    """The first ``count`` demo images rotated by 30 degrees, for the floor (before the run)."""
     from oath.rotate import rotate_image
 
     source = sorted((work / "resources" / "demo").rglob("images/cropped_scaled/*.png"))

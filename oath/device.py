@@ -3,9 +3,9 @@
 TensorFlow places the network on the first GPU it sees (``setup.sh --gpu`` installs the CUDA
 build), else on the CPU. Feature files record the device (attribute ``device``), e.g.
 ``GPU: NVIDIA H200`` or ``CPU: AMD EPYC``. On a GPU, TensorFloat-32 is turned off, so float32
-means float32 there too (TF32 convolutions would change Logits by ~1e-3 relative, beyond the
-1e-4 tolerance): shards from CPUs and GPUs at one precision can then be merged, and the merge
-lists every device that made them.
+means float32 there too (TF32 keeps 10 of float32's 23 mantissa bits in convolutions). Shards
+from CPUs and GPUs at one precision are then expected to agree within the 1e-4 tolerance, not
+yet measured on a GPU: the merge accepts them and lists every device that made them.
 """
 
 from __future__ import annotations
