@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import warnings
 from pathlib import Path
 
 import h5py
@@ -29,6 +30,7 @@ from oath.ridge import (
     fit_split_to_file,
     printed_confusion,
     printed_line,
+    ridge_path_predict,
     sweep_alpha_to_file,
 )
 from oath.splits import SplitError, make_split, write_split
@@ -321,6 +323,28 @@ def test_sweep_on_tiny_data(tmp_path):
     assert len(json.loads((tmp_path / "s.json").read_text())["results"]) == 1
     with pytest.raises(RidgeInputError, match="train_test_split.csv: split 0 has 8 training"):
         sweep_alpha_to_file(**paths, **args, folds=10, out=str(tmp_path / "t.json"))
+
+
+@pytest.mark.parametrize("n_classes", [6, 2])
+def test_sweep_predicts_as_ridge_classifier_does(n_classes):
+    """The sweep's one-Gram-matrix-per-fold path gives RidgeClassifier's predictions, alpha by
+    alpha, also on ill-conditioned features (rank 8 plus tiny noise, as correlated Logits)."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, n_classes, 300)
+    X = rng.normal(size=(300, 8)) @ rng.normal(size=(8, 40)) * 50.0 + y[:, None]
+    X += rng.normal(scale=1e-6, size=X.shape)
+    alphas = [1e-9, 1e-3, 0.03, 1.0, 100.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LinAlgWarning at the smallest alphas, on both sides
+        ours = ridge_path_predict(X[:200], y[:200], X[200:], alphas)
+        for alpha, predicted in zip(alphas, ours, strict=True):
+            expected = RidgeClassifier(alpha=alpha).fit(X[:200], y[:200]).predict(X[200:])
+            np.testing.assert_array_equal(predicted, expected, err_msg=f"alpha {alpha}")
+        # More columns than rows: handed to RidgeClassifier itself.
+        wide = ridge_path_predict(X[:30], y[:30], X[200:], alphas)
+    for alpha, predicted in zip(alphas, wide, strict=True):
+        expected = RidgeClassifier(alpha=alpha).fit(X[:30], y[:30]).predict(X[200:])
+        np.testing.assert_array_equal(predicted, expected)
 
 
 def test_aggregate_refuses_mixed_results(inputs, tmp_path):
