@@ -35,10 +35,13 @@ rule extract_shard:
         "shard"
     conda:
         "../envs/extract.yaml"
-    threads: 2
+    # One thread a shard, shards side by side: the network runs 3-12 % faster per core that
+    # way than one shard on two threads, and each job's single-threaded start-up (imports,
+    # graph build, restore) overlaps another shard's work (bench/bench_workflow.py).
+    threads: 1
     resources:
         mem_mb=3072,  # measured peak under 3 GiB for a 256-image shard, batch 16
-        runtime=30,  # ~0.05 s an image on 2 cores plus start-up
+        runtime=30,  # ~0.35 s an image on one AVX2 core plus start-up: ~2 minutes
     params:
         rotated_dir=get_rotated_dir,
         weights=get_weights_description(),

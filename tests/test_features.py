@@ -296,6 +296,24 @@ def test_extraction_reuses_its_memory_between_batches(demo_checkpoint, sky_image
     assert faults < 2000, f"{faults:.0f} minor page faults an image"
 
 
+def test_tf_slim_loads_without_scikit_learn_which_stays_importable():
+    """A fresh extraction process does not pay for scikit-learn (tf-slim's unused loss), and a
+    classify job can still import it after TensorFlow."""
+    code = (
+        "import sys\n"
+        "from oath import _tf_compat\n"
+        "_tf_compat.load()\n"
+        "print('sklearn' in sys.modules)\n"
+        "from sklearn.linear_model import RidgeClassifier\n"
+        "print(RidgeClassifier.__name__)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    assert done.stdout.split() == ["False", "RidgeClassifier"]
+
+
 def test_corrupt_or_missing_image_is_named(extractor, sky_images, tmp_path):
     truncated = tmp_path / "00009_10.png"
     truncated.write_bytes(sky_images[0].read_bytes()[:200])
