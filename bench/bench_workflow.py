@@ -113,7 +113,10 @@ paths, ckpt, batch, threads, precision, barrier, n = json.loads(sys.argv[1])
 with InceptionV4Extractor(ckpt, batch_size=batch, threads=threads, precision=precision) as ex:
     ex.extract(paths[: 2 * batch])
     Path(barrier, str(len(list(Path(barrier).iterdir())))).touch()
+    ready_by = time.monotonic() + 600  # a process that died before the barrier ends the wait
     while len(list(Path(barrier).iterdir())) < n:  # all processes time the same stretch
+        if time.monotonic() > ready_by:
+            sys.exit(f"the other floor processes never got ready ({barrier})")
         time.sleep(0.01)
     t = time.perf_counter(); ex.extract(paths)
     print(json.dumps((time.perf_counter() - t) / len(paths)))
