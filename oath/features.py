@@ -39,8 +39,8 @@ from oath.featurefile import (
 )
 from oath.inception_v4 import (
     PREPROCESSING,
-    VARIABLES_COLLECTION,
-    inception_v4_logits,
+    ImportedNetwork,
+    import_inception_v4,
     read_and_preprocess,
 )
 
@@ -72,9 +72,14 @@ def pipeline_options(tf: Any, threads: int) -> Any:
 
 
 def restore_network(
-    tf: Any, graph: Any, checkpoint: str | Path, threads: int, precision: str
+    tf: Any,
+    graph: Any,
+    network: ImportedNetwork,
+    checkpoint: str | Path,
+    threads: int,
+    precision: str,
 ) -> Any:
-    """A session on ``graph`` (Inception-v4 built in it) with the checkpoint's weights restored.
+    """A session on ``graph`` (``network`` imported in it) with the checkpoint's weights restored.
 
     Refuses a checkpoint that lacks or misshapes a network variable before restoring. One
     inter-op thread: the branches of a block gain nothing from running side by side on few
@@ -83,13 +88,7 @@ def restore_network(
     from tensorflow.core.protobuf import rewriter_config_pb2
 
     stored = checkpoint_shapes(checkpoint)  # fails fast on a missing/unreadable checkpoint
-    with graph.as_default():
-        variables = tf.compat.v1.get_collection(VARIABLES_COLLECTION)
-        expected = [(v.op.name, tuple(int(d) for d in v.shape)) for v in variables]
-        compare_checkpoint(checkpoint, expected, stored)
-        saver = tf.compat.v1.train.Saver(
-            var_list={v.op.name: v for v in variables}, write_version=2
-        )
+    compare_checkpoint(checkpoint, list(network.variables), stored)
     graph.finalize()
     config = tf.compat.v1.ConfigProto(
         intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1
@@ -102,8 +101,7 @@ def restore_network(
         )
     session = tf.compat.v1.Session(graph=graph, config=config)
     try:
-        with graph.as_default():
-            saver.restore(session, str(checkpoint))
+        session.run(network.restore_op, {network.filename_tensor: str(checkpoint)})
     except BaseException:
         session.close()
         raise
@@ -184,12 +182,13 @@ class Network:
         self._tf = tf
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.logits, end_points = inception_v4_logits(self._build_input(tf))
+            network = import_inception_v4(self._build_input(tf))
         #: The feature sets' tensors, by name: fetched together, they cost one forward pass.
-        self.layers = {LOGITS: self.logits, PRELOGITS: end_points[PRELOGITS]}
-        self.session = restore_network(tf, self.graph, checkpoint, threads, precision)
+        self.layers = {LOGITS: network.layers[LOGITS], PRELOGITS: network.layers[PRELOGITS]}
+        self.session = restore_network(tf, self.graph, network, checkpoint, threads, precision)
         log.info(
-            "Inception-v4 graph built and %s restored in %.1f s (%s, batch %d, %d threads, %s)",
+            "Inception-v4 (%s) ready, %s restored, in %.1f s (%s, batch %d, %d threads, %s)",
+            network.source,
             checkpoint,
             time.perf_counter() - started,
             self.device,

@@ -13,12 +13,22 @@ Checkpoints live in :mod:`oath.checkpoint`, running the network on images in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
+import importlib.metadata
+import logging
+import os
+import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from oath import _tf_compat
+from oath.atomic import write_bytes
+
+log = logging.getLogger(__name__)
 
 NUM_CLASSES = 1001
 IMAGE_SIZE = 299
@@ -248,6 +258,141 @@ def model_variables() -> tuple[tuple[str, tuple[int, ...]], ...]:
             (v.op.name, tuple(int(d) for d in v.shape))
             for v in tf.compat.v1.get_collection(VARIABLES_COLLECTION)
         )
+
+
+# --------------------------------------------------------------------------------------------
+# The network's graph, built once per machine and cached
+# --------------------------------------------------------------------------------------------
+# Building the network with tf-slim takes ~4 s of every extraction job's start-up; importing
+# the same graph, saved once, takes ~0.4 s and gives bit-identical Logits. The cache is keyed
+# by everything the graph depends on, so a new TensorFlow, tf-slim or network code writes a new
+# file instead of reusing a stale one.
+CACHE_DIR_ENV = "OATH_CACHE_DIR"  # where the graph is cached; default ~/.cache/oath-pipeline
+_CACHE_FORMAT = "1"
+_IMAGES = "images"  # the placeholder the cached graph is built on, replaced on import
+_SIGNATURE = "features"  # the MetaGraphDef signature naming the input and the feature tensors
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportedNetwork:
+    """Inception-v4 imported into a graph: what extraction fetches, restores and checks."""
+
+    #: ``Logits`` and ``PreLogitsFlatten`` tensors by name.
+    layers: dict[str, Any]
+    #: The network's variables, (name, shape), as the checkpoint must hold them.
+    variables: tuple[tuple[str, tuple[int, ...]], ...]
+    #: ``session.run(restore_op, {filename_tensor: checkpoint})`` restores every variable.
+    restore_op: Any
+    filename_tensor: Any
+    #: Where the graph came from, in words, for the log.
+    source: str
+
+
+def graph_cache_dir() -> Path:
+    """``$OATH_CACHE_DIR``, else ``$XDG_CACHE_HOME/oath-pipeline`` (``~/.cache/oath-pipeline``)."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "oath-pipeline"
+
+
+def graph_cache_path() -> Path:
+    """The cached graph file for this TensorFlow, tf-slim and network code."""
+    tf, _ = _tf_compat.load()
+    key = hashlib.sha256()
+    for part in (_CACHE_FORMAT, tf.__version__, importlib.metadata.version("tf-slim")):
+        key.update(part.encode() + b"\0")
+    for module in (__file__, _tf_compat.__file__):  # the network code and the tf-slim alias
+        key.update(Path(module).read_bytes())
+    return graph_cache_dir() / f"inception_v4-{key.hexdigest()[:16]}.meta"
+
+
+def _built_meta_graph() -> Any:
+    """Inception-v4 on an ``images`` placeholder with its restore op, as a MetaGraphDef whose
+    ``features`` signature names the input and the two feature tensors."""
+    tf, _ = _tf_compat.load()
+    with tf.Graph().as_default() as graph:
+        images = tf.compat.v1.placeholder(tf.float32, [None, IMAGE_SIZE, IMAGE_SIZE, 3], _IMAGES)
+        logits, end_points = inception_v4_logits(images)
+        variables = tf.compat.v1.get_collection(VARIABLES_COLLECTION)
+        saver = tf.compat.v1.train.Saver(
+            var_list={v.op.name: v for v in variables}, write_version=2
+        )
+    meta = tf.compat.v1.MetaGraphDef()
+    meta.graph_def.CopyFrom(graph.as_graph_def())
+    meta.saver_def.CopyFrom(saver.as_saver_def())
+    meta.meta_info_def.tensorflow_version = tf.__version__
+    signature = meta.signature_def[_SIGNATURE]
+    signature.inputs[_IMAGES].name = images.name
+    for name, tensor in (("Logits", logits), ("PreLogitsFlatten", end_points["PreLogitsFlatten"])):
+        signature.outputs[name].name = tensor.name
+    # Checked against the checkpoint before restoring, in creation order.
+    meta.collection_def[VARIABLES_COLLECTION].bytes_list.value.extend(
+        f"{v.op.name}:{','.join(str(int(d)) for d in v.shape)}".encode() for v in variables
+    )
+    return meta
+
+
+def _cached_meta_graph() -> tuple[Any, str]:
+    """The MetaGraphDef from the cache, or built (and cached where the folder is writable)."""
+    tf, _ = _tf_compat.load()
+    path = graph_cache_path()
+    if path.is_file():
+        from google.protobuf.message import DecodeError
+
+        meta = tf.compat.v1.MetaGraphDef()
+        try:
+            meta.ParseFromString(path.read_bytes())
+        except (OSError, DecodeError) as exc:
+            log.warning("%s: unreadable cached network graph (%s); building it again.", path, exc)
+        else:
+            if _SIGNATURE in meta.signature_def and meta.saver_def.restore_op_name:
+                return meta, f"cached graph {path}"
+            log.warning("%s: not a cached network graph; building it again.", path)
+    started = time.perf_counter()
+    meta = _built_meta_graph()
+    built = f"graph built in {time.perf_counter() - started:.1f} s"
+    try:
+        write_bytes(path, meta.SerializeToString())
+    except OSError as exc:
+        log.info("%s; not cached (%s: %s)", built, path, exc.strerror or exc)
+        return meta, built
+    return meta, f"{built}, cached as {path}"
+
+
+def import_inception_v4(images: Any) -> ImportedNetwork:
+    """Inception-v4 in inference mode on ``images`` (N x 299 x 299 x 3 in [-1, 1]) in the
+    current graph, from the graph cache (:func:`graph_cache_path`), built there on first use.
+
+    The same network :func:`inception_v4_logits` builds, under the name scope ``network/``;
+    its variables are restored by running :attr:`ImportedNetwork.restore_op`.
+    """
+    tf, _ = _tf_compat.load()
+    meta, source = _cached_meta_graph()
+    signature = meta.signature_def[_SIGNATURE]
+    names = ["Logits", "PreLogitsFlatten"]
+    saver = meta.saver_def
+    *outputs, restore_op, filename = tf.compat.v1.import_graph_def(
+        meta.graph_def,
+        input_map={signature.inputs[_IMAGES].name: images},
+        return_elements=[
+            *(signature.outputs[n].name for n in names),
+            saver.restore_op_name,
+            saver.filename_tensor_name,
+        ],
+        name="network",
+    )
+    variables = []
+    for entry in meta.collection_def[VARIABLES_COLLECTION].bytes_list.value:
+        name, shape = entry.decode().rsplit(":", 1)
+        variables.append((name, tuple(int(d) for d in shape.split(",") if d)))
+    return ImportedNetwork(
+        layers=dict(zip(names, outputs, strict=True)),
+        variables=tuple(variables),
+        restore_op=restore_op,
+        filename_tensor=filename,
+        source=source,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,9 +10,24 @@ from pathlib import Path
 import pytest
 
 from oath.demo import write_demo_dataset
+from oath.inception_v4 import CACHE_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def graph_cache(tmp_path_factory) -> Path:
+    """The network graph cache of this test session (shared by its workflow runs too), so
+    tests neither read nor fill the user's ~/.cache/oath-pipeline."""
+    folder = tmp_path_factory.mktemp("graph_cache")
+    before = os.environ.get(CACHE_DIR_ENV)
+    os.environ[CACHE_DIR_ENV] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ[CACHE_DIR_ENV]
+    else:
+        os.environ[CACHE_DIR_ENV] = before
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ built once per session (each checkpoint is ~185 MB in a temporary folder).
 from __future__ import annotations
 
 import hashlib
+import logging
 import resource
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import h5py
 import numpy as np
 import pytest
 
+import oath.inception_v4
 from oath import _tf_compat
 from oath.checkpoint import (
     CheckpointError,
@@ -42,7 +44,13 @@ from oath.features import (
     extract_shard,
     merge_feature_shards,
 )
-from oath.inception_v4 import NUM_CLASSES, PREPROCESSING, model_variables
+from oath.inception_v4 import (
+    CACHE_DIR_ENV,
+    NUM_CLASSES,
+    PREPROCESSING,
+    graph_cache_path,
+    model_variables,
+)
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "inception_v4"
 PARITY_TOLERANCE = 1e-4  # relative L2 error against the reference TF-slim Logits/PreLogits
@@ -252,6 +260,66 @@ def test_checkpoint_sha256_covers_index_and_data(demo_checkpoint):
     for suffix in (".data-00000-of-00001", ".index"):
         digest.update(Path(f"{demo_checkpoint}{suffix}").read_bytes())
     assert checkpoint_sha256(demo_checkpoint) == digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------
+# The network graph cache
+# ------------------------------------------------------------------------------------------
+def _no_build(*args, **kwargs):
+    raise AssertionError("the network was built with tf-slim instead of read from the cache")
+
+
+def test_cached_graph_gives_the_built_networks_features(
+    demo_checkpoint, sky_images, tmp_path, monkeypatch, caplog
+):
+    """The first extractor builds the graph and caches it; the next one imports it instead of
+    calling tf-slim, and both give bit-identical Logits and PreLogitsFlatten."""
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    caplog.set_level(logging.INFO, logger="oath")
+    with InceptionV4Extractor(demo_checkpoint, batch_size=2, threads=1) as extractor:
+        built = extractor.extract_layers(sky_images)
+    cache = graph_cache_path()
+    assert cache.parent == tmp_path / "cache" and cache.is_file()
+    assert f"cached as {cache}" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(oath.inception_v4, "inception_v4_logits", _no_build)
+    with InceptionV4Extractor(demo_checkpoint, batch_size=2, threads=1) as extractor:
+        cached = extractor.extract_layers(sky_images)
+    assert f"cached graph {cache}" in caplog.text
+    for name in built:
+        assert np.array_equal(built[name], cached[name]), name
+
+
+def test_damaged_or_unwritable_graph_cache_never_stops_extraction(
+    extractor, demo_checkpoint, sky_images, tmp_path, monkeypatch, caplog
+):
+    """A damaged cache file is named, rebuilt and replaced; a cache folder that cannot be
+    written only means the graph is built in the job."""
+    expected = extractor.extract(sky_images)
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    cache = graph_cache_path()
+    cache.parent.mkdir()
+    cache.write_bytes(b"\x00not a graph" * 100)
+    caplog.set_level(logging.INFO, logger="oath")
+    with InceptionV4Extractor(demo_checkpoint, batch_size=2, threads=2) as rebuilt:
+        assert np.array_equal(rebuilt.extract(sky_images), expected)
+    assert f"{cache}: unreadable cached network graph" in caplog.text
+    assert f"cached as {cache}" in caplog.text and cache.stat().st_size > 1_000_000
+
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "a_file" / "cache"))
+    caplog.clear()
+    with InceptionV4Extractor(demo_checkpoint, batch_size=2, threads=2) as uncached:
+        assert np.array_equal(uncached.extract(sky_images), expected)
+    assert "not cached" in caplog.text
+
+
+def test_graph_cache_is_keyed_by_tensorflow_version(monkeypatch):
+    """A new TensorFlow (or tf-slim, or network code) writes a new cache file."""
+    tf, _ = _tf_compat.load()
+    before = graph_cache_path()
+    monkeypatch.setattr(tf, "__version__", tf.__version__ + ".post1")
+    assert graph_cache_path() != before and graph_cache_path().parent == before.parent
 
 
 # ------------------------------------------------------------------------------------------
