@@ -6,6 +6,8 @@ published ``inception_v4_2016_09_09`` checkpoint) but never run. Batch norm uses
 statistics (no ``gamma``: ``scale=False``, epsilon 0.001), dropout is off, and the feature is
 the pre-softmax ``Logits`` end point (N x 1001), as in Clausen & Nickisch (2018).
 
+Extraction imports the network from a graph file built once per machine and cached
+(:func:`import_inception_v4`), which is faster than building it with tf-slim in every job.
 Preprocessing is the reference evaluation preprocessing (see :data:`PREPROCESSING`).
 Checkpoints live in :mod:`oath.checkpoint`, running the network on images in
 :mod:`oath.features`. TensorFlow is imported on first use.

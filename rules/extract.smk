@@ -37,8 +37,8 @@ rule extract_shard:
         "../envs/extract.yaml"
     # One thread a shard, shards side by side: the network alone ran 0.157 s an image that way
     # on a 2-core EPYC against 0.177 for one shard on two threads, a lone shard (one changed
-    # image) is as fast on one thread, and a job's single-threaded start-up (imports, graph
-    # build, restore) runs beside another shard's work (bench/bench_workflow.py).
+    # image) is as fast on one thread, and a job's single-threaded start-up (imports, the
+    # cached graph's import, restore) runs beside another shard's work (bench/bench_workflow.py).
     threads: 1
     resources:
         mem_mb=3072,  # measured peak under 3 GiB for a 256-image shard, batch 16
