@@ -251,15 +251,8 @@ def inception_v4_logits(images: Any, *, inference_only: bool = True) -> tuple[An
 
 @functools.cache
 def model_variables() -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """Names and shapes of the network's variables, in creation order (built once, cached)."""
-    tf, _ = _tf_compat.load()
-    with tf.Graph().as_default():
-        images = tf.compat.v1.placeholder(tf.float32, [None, IMAGE_SIZE, IMAGE_SIZE, 3])
-        inception_v4_logits(images)
-        return tuple(
-            (v.op.name, tuple(int(d) for d in v.shape))
-            for v in tf.compat.v1.get_collection(VARIABLES_COLLECTION)
-        )
+    """Names and shapes of the network's variables, in creation order (from the graph cache)."""
+    return _variables(_cached_meta_graph()[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,6 +266,7 @@ CACHE_DIR_ENV = "OATH_CACHE_DIR"  # where the graph is cached; default ~/.cache/
 _CACHE_FORMAT = "1"
 _IMAGES = "images"  # the placeholder the cached graph is built on, replaced on import
 _SIGNATURE = "features"  # the MetaGraphDef signature naming the input and the feature tensors
+_FEATURES = ("Logits", "PreLogitsFlatten")  # the end points the signature names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,7 +309,7 @@ def _built_meta_graph() -> Any:
     tf, _ = _tf_compat.load()
     with tf.Graph().as_default() as graph:
         images = tf.compat.v1.placeholder(tf.float32, [None, IMAGE_SIZE, IMAGE_SIZE, 3], _IMAGES)
-        logits, end_points = inception_v4_logits(images)
+        _, end_points = inception_v4_logits(images)
         variables = tf.compat.v1.get_collection(VARIABLES_COLLECTION)
         saver = tf.compat.v1.train.Saver(
             var_list={v.op.name: v for v in variables}, write_version=2
@@ -326,13 +320,22 @@ def _built_meta_graph() -> Any:
     meta.meta_info_def.tensorflow_version = tf.__version__
     signature = meta.signature_def[_SIGNATURE]
     signature.inputs[_IMAGES].name = images.name
-    for name, tensor in (("Logits", logits), ("PreLogitsFlatten", end_points["PreLogitsFlatten"])):
-        signature.outputs[name].name = tensor.name
+    for name in _FEATURES:
+        signature.outputs[name].name = end_points[name].name
     # Checked against the checkpoint before restoring, in creation order.
     meta.collection_def[VARIABLES_COLLECTION].bytes_list.value.extend(
         f"{v.op.name}:{','.join(str(int(d)) for d in v.shape)}".encode() for v in variables
     )
     return meta
+
+
+def _variables(meta: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The (name, shape) list :func:`_built_meta_graph` stored in ``meta``."""
+    variables = []
+    for entry in meta.collection_def[VARIABLES_COLLECTION].bytes_list.value:
+        name, shape = entry.decode().rsplit(":", 1)
+        variables.append((name, tuple(int(d) for d in shape.split(",") if d)))
+    return tuple(variables)
 
 
 def _cached_meta_graph() -> tuple[Any, str]:
@@ -372,25 +375,20 @@ def import_inception_v4(images: Any) -> ImportedNetwork:
     tf, _ = _tf_compat.load()
     meta, source = _cached_meta_graph()
     signature = meta.signature_def[_SIGNATURE]
-    names = ["Logits", "PreLogitsFlatten"]
     saver = meta.saver_def
     *outputs, restore_op, filename = tf.compat.v1.import_graph_def(
         meta.graph_def,
         input_map={signature.inputs[_IMAGES].name: images},
         return_elements=[
-            *(signature.outputs[n].name for n in names),
+            *(signature.outputs[name].name for name in _FEATURES),
             saver.restore_op_name,
             saver.filename_tensor_name,
         ],
         name="network",
     )
-    variables = []
-    for entry in meta.collection_def[VARIABLES_COLLECTION].bytes_list.value:
-        name, shape = entry.decode().rsplit(":", 1)
-        variables.append((name, tuple(int(d) for d in shape.split(",") if d)))
     return ImportedNetwork(
-        layers=dict(zip(names, outputs, strict=True)),
-        variables=tuple(variables),
+        layers=dict(zip(_FEATURES, outputs, strict=True)),
+        variables=_variables(meta),
         restore_op=restore_op,
         filename_tensor=filename,
         source=source,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,13 +20,9 @@ def graph_cache(tmp_path_factory) -> Path:
     """The network graph cache of this test session (shared by its workflow runs too), so
     tests neither read nor fill the user's ~/.cache/oath-pipeline."""
     folder = tmp_path_factory.mktemp("graph_cache")
-    before = os.environ.get(CACHE_DIR_ENV)
-    os.environ[CACHE_DIR_ENV] = str(folder)
-    yield folder
-    if before is None:
-        del os.environ[CACHE_DIR_ENV]
-    else:
-        os.environ[CACHE_DIR_ENV] = before
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_DIR_ENV, str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")
