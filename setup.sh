@@ -2,6 +2,7 @@
 # One-time set-up on a fresh Debian/Ubuntu machine (safe to re-run):
 #  - ImageMagick from Debian: the MagickWand library Wand drives, and the `convert` command the
 #    rotation parity test compares against;
+#  - chromium from Debian: the tests open the pages a user opens in a headless browser;
 #  - .venv/: a Python virtualenv with the pinned packages of pyproject.toml and the oath package.
 # On a machine with an NVIDIA GPU (driver installed), `bash setup.sh --gpu` also installs
 # TensorFlow's CUDA libraries; extraction then runs on the GPU with config gpu_batch_size.
@@ -14,11 +15,16 @@ case "${1:-}" in
     *) echo "usage: bash setup.sh [--gpu]" >&2; exit 2 ;;
 esac
 
+debian_packages=()
 if ! { ldconfig -p | grep -q 'libMagickWand-6.Q16.so' && convert -version 2>/dev/null | grep -q ImageMagick; }; then
+    debian_packages+=(imagemagick libmagickwand-6.q16-6)
+fi
+command -v chromium >/dev/null 2>&1 || debian_packages+=(chromium)
+if [ "${#debian_packages[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq imagemagick libmagickwand-6.q16-6 >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${debian_packages[@]}" >/dev/null
 fi
 
 python=${PYTHON:-python3}

@@ -14,6 +14,7 @@ from oath import _tf_compat
 from oath.demo import encode_png, write_demo_dataset
 from oath.featurefile import read_features
 
+from .browser import load_page
 from .workflow import planned_jobs, planned_wildcards, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +61,10 @@ def test_demo_run_produces_the_published_layout_and_the_report(demo_run):
         assert "tests the machinery, not the science" in text
     for name in ("confusion_class6.png", "confusion_class2.png"):
         assert (workdir / "results" / "report" / "figures" / name).stat().st_size > 1000
+    # as the user opens it: from disk, in a real browser, every picture rendered
+    page = load_page(workdir / "results" / "report" / "report.html")
+    assert page.images >= 2 and page.missing_images == []
+    assert "RANDOM weights" in page.text
 
 
 def test_second_run_has_nothing_to_do(demo_run):
