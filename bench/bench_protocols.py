@@ -3,10 +3,12 @@
 Makes 5,824 images x 1001 float32 features with class structure and station-night groups
 (about 8 frames a night; each night has a dominant class, a night-specific offset and a
 component shared by its frames, so random splits leak), writes the files the workflow would
-pass in, then runs :func:`oath.comparison.compare_to_file` (3 classifiers x 2 protocols x
-5 splits x 2 label sets) and prints the time per classifier and the total.
+pass in, then runs :func:`oath.comparison.compare_to_file` (the configured classifiers, by
+default the published ridge and logistic regression, x 2 protocols x 5 splits x 2 label sets)
+and prints the time per classifier and the total.
 
     .venv/bin/python bench/bench_protocols.py [--n-jobs 2] [--images 5824] [--keep DIR]
+        [--classifiers ridge_published logistic linear_svm]
 
 Per-classifier times are summed over the 10 split tasks (both label sets; with ``--n-jobs 2``
 they add up to about twice the wall time); "standardise" is the shared per-fold scaling of the
@@ -29,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from oath import comparison
+from oath.classifiers import CLASSIFIERS, DEFAULT_CLASSIFIERS
 from oath.data import CLASS6_NAMES
 from oath.demo import DEMO_STATIONS
 from oath.featurefile import Features, write_features
@@ -98,6 +101,9 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1804)
     parser.add_argument("--keep", type=Path, help="write inputs and result here")
+    parser.add_argument(
+        "--classifiers", nargs="+", choices=CLASSIFIERS, default=list(DEFAULT_CLASSIFIERS)
+    )
     args = parser.parse_args()
 
     if args.keep:
@@ -125,12 +131,13 @@ def run(args: argparse.Namespace, folder: Path) -> None:
         args.seed,
         str(out),
         n_jobs=args.n_jobs,
+        classifiers=args.classifiers,
     )
     total = time.perf_counter() - start
     result = json.loads(out.read_text())
 
     timing = result["timing_s"]
-    print(f"matrix {args.images} x {args.features}, n_jobs={args.n_jobs}")
+    print(f"matrix {args.images} x {args.features}, n_jobs={args.n_jobs}, {args.classifiers}")
     for name, seconds in timing["summed"].items():
         print(f"time {name:16s} {seconds:7.1f} s (summed: 10 split tasks x 2 label sets)")
     print(f"time fitting (wall, all tasks)  {timing['wall']:7.1f} s")

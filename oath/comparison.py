@@ -37,12 +37,14 @@ from joblib import Parallel, delayed
 from oath.classifiers import (
     CLASSIFIERS,
     CV_FOLDS,
+    DEFAULT_CLASSIFIERS,
     LOGISTIC_CS,
     LOGISTIC_OPTIONS,
     RIDGE_ALPHA,
     SVM_CS,
     SVM_OPTIONS,
     SVM_PATIENCE,
+    check_classifiers,
     run_split,
 )
 from oath.data import LABEL_NAMES, load_classifications
@@ -304,9 +306,13 @@ def _split_summary(splits: list[Split], groups: np.ndarray | None) -> list[dict[
 
 
 def _methods(
-    seed: int, protocols_run: Sequence[str], alpha: float, train_fraction: float
+    seed: int,
+    protocols_run: Sequence[str],
+    alpha: float,
+    train_fraction: float,
+    classifiers: Sequence[str],
 ) -> dict[str, Any]:
-    """The protocols, classifiers and CV scheme in words, for the JSON."""
+    """The protocols, the classifiers that ran and the CV scheme in words, for the JSON."""
     cv_words = {
         "published": f"StratifiedKFold(n_splits={CV_FOLDS}, shuffle=True, random_state={seed})",
         "grouped": (
@@ -328,25 +334,29 @@ def _methods(
             ),
         },
         "classifiers": {
-            "ridge_published": {
-                "model": f"RidgeClassifier(alpha={alpha}) on the raw features",
-                "grid": None,
-            },
-            "logistic": {
-                "model": "StandardScaler + LogisticRegression (multinomial)",
-                "options": dict(LOGISTIC_OPTIONS),
-                "grid": {"C": list(LOGISTIC_CS)},
-                "search": "full grid, warm-started along C within each fold",
-            },
-            "linear_svm": {
-                "model": "StandardScaler + LinearSVC (one-vs-rest, squared hinge)",
-                "options": dict(SVM_OPTIONS, random_state=seed),
-                "grid": {"C": list(SVM_CS)},
-                "search": (
-                    f"grid walked upwards, stopped after {SVM_PATIENCE} C value(s) below the "
-                    "best CV accuracy"
-                ),
-            },
+            name: described
+            for name, described in {
+                "ridge_published": {
+                    "model": f"RidgeClassifier(alpha={alpha}) on the raw features",
+                    "grid": None,
+                },
+                "logistic": {
+                    "model": "StandardScaler + LogisticRegression (multinomial)",
+                    "options": dict(LOGISTIC_OPTIONS),
+                    "grid": {"C": list(LOGISTIC_CS)},
+                    "search": "full grid, warm-started along C within each fold",
+                },
+                "linear_svm": {
+                    "model": "StandardScaler + LinearSVC (one-vs-rest, squared hinge)",
+                    "options": dict(SVM_OPTIONS, random_state=seed),
+                    "grid": {"C": list(SVM_CS)},
+                    "search": (
+                        f"grid walked upwards, stopped after {SVM_PATIENCE} C value(s) below the "
+                        "best CV accuracy"
+                    ),
+                },
+            }.items()
+            if name in classifiers
         },
         "cv": {
             "folds": CV_FOLDS,
@@ -450,13 +460,17 @@ def compare(
     seed: int,
     split_file: str = "split file",
     n_jobs: int = 1,
-    classifiers: Sequence[str] = CLASSIFIERS,
+    classifiers: Sequence[str] = DEFAULT_CLASSIFIERS,
     *,
     alpha: float = RIDGE_ALPHA,
     train_fraction: float = TRAIN_FRACTION,
 ) -> dict[str, Any]:
     """Score every feature set x classifier x protocol x label set (:func:`layer_plan` says
     which classifiers run on which feature set); see :func:`compare_to_file` for keys."""
+    try:
+        classifiers = check_classifiers(classifiers)
+    except ValueError as exc:
+        raise ProtocolInputError(str(exc)) from None
     for name in labels:
         if name not in LABEL_NAMES:
             raise ProtocolInputError(
@@ -505,7 +519,8 @@ def compare(
         "splits": {
             p: _split_summary(splits[p], groups if p == "grouped" else None) for p in splits
         },
-        **_methods(seed, list(splits), alpha, train_fraction),
+        "classifiers_run": list(classifiers),
+        **_methods(seed, list(splits), alpha, train_fraction, classifiers),
         "results": results,
         "layer_results": {name: r for name, r in by_layer.items() if name != LOGITS},
         "published_printed_line": published_line,
@@ -531,6 +546,7 @@ def compare_to_file(
     alpha: float = RIDGE_ALPHA,
     train_fraction: float = TRAIN_FRACTION,
     layer: str = LOGITS,
+    classifiers: Sequence[str] = DEFAULT_CLASSIFIERS,
 ) -> None:
     """Score the classifiers under both protocols on each feature set and write one JSON file
     (atomically).
@@ -542,14 +558,17 @@ def compare_to_file(
     ``ridge.alpha`` and ``ridge.train_fraction``). ``layer`` is the configured feature set
     (config ``features``): every classifier runs on it and on Logits; any other feature set
     the file holds gets the published ridge only. A file without the configured feature set
-    is refused (``FeatureFileError``, saying to re-extract).
+    is refused (``FeatureFileError``, saying to re-extract). ``classifiers`` are the ones
+    scored (config ``compare.classifiers``; names from ``oath.classifiers.CLASSIFIERS``, the
+    published ridge among them, else :class:`ProtocolInputError` listing the names).
 
     JSON keys: ``n_images``, ``n_features``, ``labels``, ``class_names``, ``n_splits``,
     ``seed``, ``train_fraction``, ``protocols`` (run), ``protocols_skipped`` (protocol ->
     reason), ``protocol_descriptions``, ``grouping`` (``source``, ``night_rule``,
     ``n_groups``, ``n_stations``, ``images_per_station``, ``images_per_group``; null without
     origins), ``splits`` (protocol -> per split ``n_train``, ``n_test``, ``train_fraction``,
-    group counts), ``classifiers`` (model, options, C grid, search), ``cv`` (folds and scheme
+    group counts), ``classifiers_run`` (names, in the order run), ``classifiers`` (of those:
+    model, options, C grid, search), ``cv`` (folds and scheme
     per protocol), ``results`` (classifier -> protocol -> label set -> ``accuracies``,
     ``mean_accuracy``, ``std_accuracy``, ``printed_line``, ``macro_f1s``, ``mean_macro_f1``,
     ``std_macro_f1``; for class2 ``aurora_tprs``, ``mean_aurora_tpr``, ``std_aurora_tpr``; for
@@ -579,6 +598,7 @@ def compare_to_file(
         seed,
         split_file=split_file,
         n_jobs=n_jobs,
+        classifiers=classifiers,
         alpha=alpha,
         train_fraction=train_fraction,
     )

@@ -77,5 +77,6 @@ rule compare_protocols:
         alpha=config["ridge"]["alpha"],
         train_fraction=config["ridge"]["train_fraction"],
         layer=get_layer,
+        classifiers=config["compare"]["classifiers"],
     script:
         "../scripts/compare_protocols.py"

@@ -17,4 +17,5 @@ compare_to_file(
     alpha=snakemake.params.alpha,
     train_fraction=snakemake.params.train_fraction,
     layer=snakemake.params.layer,
+    classifiers=list(snakemake.params.classifiers),
 )

@@ -13,6 +13,7 @@ from sklearn.metrics import recall_score
 
 from oath import classifiers, comparison, protocols
 from oath import origins as origin_table
+from oath.config import validate_config
 from oath.data import CLASS6_NAMES
 from oath.demo import demo_origins, demo_table
 from oath.featurefile import PRELOGITS, FeatureFileError, Features, write_features
@@ -74,7 +75,14 @@ def write_inputs(folder, X, table, origins) -> dict[str, str]:
 
 
 def run(
-    paths: dict[str, str], out, files_origin="default", seed=7, n_splits=5, layer="Logits"
+    paths: dict[str, str],
+    out,
+    files_origin="default",
+    seed=7,
+    n_splits=5,
+    layer="Logits",
+    classifiers=classifiers.CLASSIFIERS,  # every one, the opt-in SVM included
+    n_jobs=1,
 ) -> dict:
     comparison.compare_to_file(
         paths["features"],
@@ -86,6 +94,8 @@ def run(
         seed,
         str(out),
         layer=layer,
+        classifiers=classifiers,
+        n_jobs=n_jobs,
     )
     return json.loads(out.read_text())
 
@@ -179,6 +189,49 @@ def test_same_seed_gives_identical_results(leaky, tmp_path):
         result.pop("timing_s")
     assert again == first
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temporary file
+
+
+def test_results_do_not_change_with_the_thread_count(leaky, tmp_path):
+    one = run(leaky["paths"], tmp_path / "one.json", n_splits=3)
+    two = run(leaky["paths"], tmp_path / "two.json", n_splits=3, n_jobs=2)
+    assert one.pop("timing_s")["n_jobs"] == 1 and two.pop("timing_s")["n_jobs"] == 2
+    assert one == two
+
+
+# --- which classifiers ---------------------------------------------------------------------
+
+
+def test_the_default_classifiers_are_the_published_ridge_and_logistic(leaky, tmp_path):
+    result = run(
+        leaky["paths"], tmp_path / "d.json", n_splits=2, classifiers=classifiers.DEFAULT_CLASSIFIERS
+    )
+    assert result["classifiers_run"] == ["ridge_published", "logistic"]
+    assert set(result["results"]) == set(result["classifiers"]) == {"ridge_published", "logistic"}
+    section = protocols_section(result).markdown
+    assert "Classifiers run (config compare.classifiers): published ridge, logistic" in section
+    assert "Not run: linear SVM." in section
+    # the workflow's default is the same pair
+    assert validate_config({})["compare"]["classifiers"] == list(classifiers.DEFAULT_CLASSIFIERS)
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (
+            ["ridge_published", "svm"],
+            r"unknown classifier\(s\) 'svm'.*choose from "
+            r"ridge_published, logistic, linear_svm",
+        ),
+        (["logistic"], r"must include ridge_published"),
+        (["ridge_published", "logistic", "logistic"], r"names a classifier twice"),
+    ],
+)
+def test_a_bad_classifier_list_is_refused_with_the_known_names(leaky, tmp_path, names, message):
+    with pytest.raises(ProtocolInputError, match=message):
+        run(leaky["paths"], tmp_path / "x.json", n_splits=2, classifiers=names)
+    assert not (tmp_path / "x.json").exists()
+    with pytest.raises(ValueError, match=r"compare/classifiers"):
+        validate_config({"compare": {"classifiers": names}})
 
 
 # --- model selection -----------------------------------------------------------------------

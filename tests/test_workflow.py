@@ -59,6 +59,7 @@ def test_demo_run_produces_the_published_layout_and_the_report(demo_run):
     for text in (html, summary):  # the feature-set table, and what it cannot tell on the demo
         assert "Feature sets" in text and "PreLogitsFlatten" in text
         assert "tests the machinery, not the science" in text
+        assert "Classifiers run (config compare.classifiers): published ridge, logistic" in text
     for name in ("confusion_class6.png", "confusion_class2.png"):
         assert (workdir / "results" / "report" / "figures" / name).stat().st_size > 1000
     # as the user opens it: from disk, in a real browser, every picture rendered

@@ -59,7 +59,7 @@ def protocols_section(result: dict[str, Any], source: str = "extracted") -> Sect
     intro = (
         "Same features (Logits, as published), two split protocols: the published random "
         "70/30 splits, and splits that keep every station-night on one side (grouped). Mean ± "
-        f"std over {result['n_splits']} splits."
+        f"std over {result['n_splits']} splits. {_classifiers_sentence(result)}"
     )
     note = "Published protocol, ridge, 6 classes, as the original script prints it: "
     html = ['<section class="protocol-comparison">', f"<p>{escape(intro)}</p>", table.html()]
@@ -81,6 +81,17 @@ def protocols_section(result: dict[str, Any], source: str = "extracted") -> Sect
     html += [*layer_html, "</section>"]
     md += ["", *layer_md]
     return Section(title, "\n".join(html) + "\n", "\n".join(md).rstrip() + "\n")
+
+
+def _classifiers_sentence(result: dict[str, Any]) -> str:
+    """Which classifiers ran (config compare.classifiers) and which did not."""
+    ran = result.get("classifiers_run") or list(result["results"])
+    words = ", ".join(CLASSIFIER_WORDS.get(c, c) for c in ran)
+    left = [CLASSIFIER_WORDS.get(c, c) for c in CLASSIFIER_WORDS if c not in ran]
+    sentence = f"Classifiers run (config compare.classifiers): {words}."
+    if left:
+        sentence += f" Not run: {', '.join(left)}."
+    return sentence
 
 
 def _layers_part(result: dict[str, Any]) -> tuple[list[str], list[str]]:
