@@ -25,7 +25,8 @@ from oath.data import (
     load_dataset,
     rotated_name,
 )
-from oath.demo import demo_table
+from oath.demo import RAW_DIR as DEMO_RAW_DIR
+from oath.demo import demo_origins, demo_raw_files, demo_table
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +332,15 @@ class DataSource:
 
     def demo_images(self) -> list[str]:
         return [str(self.demo.images_dir / image_name(p)) for p in self.demo.table["picNum"]]
+
+    def demo_raw_dir(self) -> str:
+        """The demo's folder of raw stream0 files (its PNGs are made from them)."""
+        return str(self.demo.root / DEMO_RAW_DIR)
+
+    def demo_raw_files(self) -> list[str]:
+        """The demo's raw files, planned from its table without drawing a pixel."""
+        origins = demo_origins(self.demo.table, self.config["demo"]["seed"])
+        return [str(self.demo.root / p) for p in demo_raw_files(origins)]
 
 
 __all__ = [

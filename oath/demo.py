@@ -14,6 +14,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,33 @@ from oath.splits import make_split, write_split
 
 log = logging.getLogger(__name__)
 
-# THEMIS ASI stations the demo pretends its images came from (files_origin.csv).
+# THEMIS ASI stations the demo pretends its images came from (files_origin.csv), with the
+# imager number its raw file names carry (the demo's own numbers, not a station table).
 DEMO_STATIONS = ("fsmi", "gill", "rank", "fykn", "inuv", "tpas")
+DEMO_IMAGERS = {
+    "fsmi": "themis14",
+    "gill": "themis19",
+    "rank": "themis20",
+    "fykn": "themis08",
+    "inuv": "themis12",
+    "tpas": "themis17",
+}
+# How the demo's PNGs are made from its raw frames: the answer `calibrate` has to find, kept
+# here and never read by oath.calibration. A linear counts window (not classify's default
+# 3500-15000), a sky disk a few pixels off the frame's centre (row, column offsets), and one
+# site whose frames lie upside down relative to what pyucalgarysrs returns.
+DEMO_WINDOW = (3000.0, 10650.0)  # counts mapped to 0 and 255
+DEMO_OFFSETS = {
+    "fsmi": (2, -3),
+    "gill": (-1, 2),
+    "rank": (3, 1),
+    "fykn": (0, -2),
+    "inuv": (-2, 0),
+    "tpas": (1, 3),
+}
+DEMO_ORIENTATIONS = {"gill": "flip_rows"}
+RAW_FRAME = 256  # raw frames are 256 x 256 counts, whatever the PNGs' size
+RAW_DIR = "raw"  # the raw stream0 files, in the UCalgary archive layout, under the demo root
 COMMENT_LINES = 18  # the published classifications.csv has 18 comment lines before its header
 
 HEADER_COMMENT = """\
@@ -74,6 +100,7 @@ def demo_origins(table: pd.DataFrame, seed: int) -> pd.DataFrame:
     rng.shuffle(night_of)
     start = dt.datetime(2011, 1, 1, 4, 0)
     rows = []
+    taken = set()
     for pic_num, night in zip(table["picNum"], night_of, strict=True):
         station = DEMO_STATIONS[night % len(DEMO_STATIONS)]
         when = start + dt.timedelta(
@@ -81,12 +108,15 @@ def demo_origins(table: pd.DataFrame, seed: int) -> pd.DataFrame:
             minutes=int(rng.randint(0, 360)),
             seconds=3 * int(rng.randint(0, 20)),
         )
+        while (station, when) in taken:  # one image per raw frame: the next 3-s frame
+            when += dt.timedelta(seconds=3)
+        taken.add((station, when))
         rows.append(
             {
                 "picNum": int(pic_num),
                 "station": station,
                 "time": when.strftime("%Y-%m-%dT%H:%M:%S"),
-                "filename": f"{when:%Y%m%d_%H%M}_{station}_themis_full.pgm.gz",
+                "filename": f"{when:%Y%m%d_%H%M}_{station}_{DEMO_IMAGERS[station]}_full.pgm.gz",
             }
         )
     return pd.DataFrame(rows)
@@ -208,6 +238,11 @@ DRAW: dict[int, Callable[[_Sky], np.ndarray]] = {
 
 def draw_sky(class6: int, rng: np.random.RandomState, size: int = 256) -> np.ndarray:
     """One synthetic all-sky image of a class: uint8, size x size, black outside the FOV."""
+    return np.clip(np.rint(sky_light(class6, rng, size)), 0, 255).astype(np.uint8)
+
+
+def sky_light(class6: int, rng: np.random.RandomState, size: int = 256) -> np.ndarray:
+    """The light of :func:`draw_sky` before it is rounded and clipped (grey-level units)."""
     sky = _Sky(size, rng)
     airglow = 12 + 14 * sky.r**2
     stars = sky.stars(rng.randint(80, 200))
@@ -218,7 +253,7 @@ def draw_sky(class6: int, rng: np.random.RandomState, size: int = 256) -> np.nda
         stars = stars * 0.5  # moonlight washes faint stars out
     img = airglow + stars + emission + rng.normal(0, 3.0, sky.r.shape)
     img[~sky.fov] = 0
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return img
 
 
 def encode_png(gray: np.ndarray) -> bytes:
@@ -240,6 +275,113 @@ def encode_png(gray: np.ndarray) -> bytes:
     )
 
 
+def demo_conversion(image_size: int) -> dict[str, Any]:
+    """The demo's secret conversion in classify's config keys (what calibrate should find)."""
+    radius = image_size / 2
+    return {
+        "scaling": {"mode": "linear", "low": DEMO_WINDOW[0], "high": DEMO_WINDOW[1]},
+        "crop_per_site": {
+            site: {
+                "center_row": (RAW_FRAME - 1) / 2 + dr,
+                "center_col": (RAW_FRAME - 1) / 2 + dc,
+                "radius": radius,
+            }
+            for site, (dr, dc) in DEMO_OFFSETS.items()
+        },
+        "orientation_per_site": dict(DEMO_ORIENTATIONS),
+    }
+
+
+def demo_raw_files(origins: pd.DataFrame) -> list[str]:
+    """Paths of the demo's raw files relative to its root, one per station-minute, sorted."""
+    from oath.stream0 import archive_path
+
+    paths = set()
+    for station, when in zip(origins["station"], origins["time"], strict=True):
+        minute = dt.datetime.fromisoformat(when).replace(second=0)
+        paths.add(str(archive_path(RAW_DIR, minute, station, DEMO_IMAGERS[station])))
+    return sorted(paths)
+
+
+def _raw_counts(light: np.ndarray, site: str, rng: np.random.RandomState) -> np.ndarray:
+    """A 256 x 256 raw frame (counts, after the site's orientation) whose crop at the site's
+    offset, scaled by the demo window, gives ``light`` back (rounded): a dark floor below the
+    window outside the sky, the sky's light mapped linearly into the window inside."""
+    low, high = DEMO_WINDOW
+    size = light.shape[0]
+    frame = low - 300.0 + rng.normal(0, 5.0, (RAW_FRAME, RAW_FRAME))
+    dr, dc = DEMO_OFFSETS[site]
+    top = int(np.floor((RAW_FRAME - 1) / 2 + dr - size / 2 + 0.5))
+    left = int(np.floor((RAW_FRAME - 1) / 2 + dc - size / 2 + 0.5))
+    counts = np.where(light > 0, low + light * (high - low) / 255.0, np.nan)
+    # the part of the image's window inside the frame (a 256-px image reaches past its edge)
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + size, RAW_FRAME), min(left + size, RAW_FRAME)
+    part = counts[r0 - top : r1 - top, c0 - left : c1 - left]
+    window = frame[r0:r1, c0:c1]
+    window[~np.isnan(part)] = part[~np.isnan(part)]
+    return np.clip(np.rint(frame), 0, 65535).astype(np.uint16)
+
+
+def _write_raw_minute(
+    root: Path, station: str, minute: dt.datetime, frames: dict[int, np.ndarray]
+) -> Path:
+    """One stream0 minute file holding ``frames`` (3-s slot -> counts, as pyucalgarysrs will
+    return them) and a neighbour: slots from the first image's to the last's plus one (minus
+    one at the minute's end), each slot without an image a dimmer copy of the nearest image's
+    frame, so that the frame matched by time is not the only one in its file."""
+    from oath.stream0 import CADENCE, archive_path, write_stream0
+
+    first, last = min(frames), max(frames) + 1
+    if last > 19:
+        first, last = max(first - 1, 0), 19
+    rng = np.random.RandomState([minute.toordinal(), minute.hour, minute.minute])
+    stored = []
+    for slot in range(first, last + 1):
+        nearest = min(frames, key=lambda k: (abs(k - slot), k))
+        frame = frames[slot] if slot in frames else _dim(frames[nearest], rng)
+        stored.append(frame[::-1, :])  # the reader flips the file's rows
+    start = minute + first * CADENCE + dt.timedelta(microseconds=63119)
+    path = archive_path(root / RAW_DIR, minute, station, DEMO_IMAGERS[station])
+    return write_stream0(path, stored, station, start, imager=DEMO_IMAGERS[station])
+
+
+def _dim(frame: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    """A neighbouring frame: the sky 15 % dimmer above the floor, with its own noise."""
+    low = DEMO_WINDOW[0]
+    counts = frame.astype(float)
+    sky = counts > low - 150
+    counts[sky] = low + 0.85 * (counts[sky] - low) + rng.normal(0, 10.0, int(sky.sum()))
+    return np.clip(np.rint(counts), 0, 65535).astype(np.uint16)
+
+
+def _draw_from_raw(
+    images: Path, raw_root: Path, table: pd.DataFrame, origins: pd.DataFrame, seed: int, size: int
+) -> None:
+    """Each image's raw frame, and its PNG made from that frame by the demo's conversion."""
+    from oath.themis import as_crop, as_scaling, frame_to_oath, orient
+
+    secret = demo_conversion(size)
+    scaling = as_scaling(secret["scaling"])
+    class_of = dict(zip(table["picNum"], table["class6"], strict=True))
+    origins = origins.assign(
+        minute=[w[:16] for w in origins["time"]], slot=[int(w[17:19]) // 3 for w in origins["time"]]
+    )
+    for (station, minute), group in origins.groupby(["station", "minute"], sort=True):
+        frames: dict[int, np.ndarray] = {}
+        for pic_num, slot in zip(group["picNum"], group["slot"], strict=True):
+            rng = np.random.RandomState([seed, int(pic_num)])  # one stream per image: stable
+            light = sky_light(int(class_of[pic_num]), rng, size)
+            noise = np.random.RandomState([seed, int(pic_num), 1])
+            counts = _raw_counts(light, station, noise)
+            read = orient(counts, DEMO_ORIENTATIONS.get(station, "none"), inverse=True)
+            frames[int(slot)] = read  # demo_origins gives every image a frame of its own
+            crop = as_crop(secret["crop_per_site"][station])
+            gray = frame_to_oath(counts, crop, scaling)  # = the conversion applied to `read`
+            write_bytes(images / image_name(pic_num), encode_png(gray))
+        _write_raw_minute(raw_root, station, dt.datetime.fromisoformat(minute), frames)
+
+
 def write_demo_dataset(
     root: str | Path,
     n_images: int,
@@ -255,22 +397,19 @@ def write_demo_dataset(
     classes = root / "classifications"
     images.mkdir(parents=True, exist_ok=True)
     classes.mkdir(parents=True, exist_ok=True)
-    for pic_num, class6 in zip(table["picNum"], table["class6"], strict=True):
-        rng = np.random.RandomState([seed, int(pic_num)])  # one stream per image: stable pixels
-        write_bytes(
-            images / image_name(pic_num), encode_png(draw_sky(int(class6), rng, image_size))
-        )
+    origins = demo_origins(table, seed)
+    _draw_from_raw(images, root, table, origins, seed, image_size)
     comment = HEADER_COMMENT.splitlines()
     comment += ["#"] * (COMMENT_LINES - len(comment))
     csv = "\n".join(comment) + "\n" + table.to_csv(index=False)
     write_bytes(classes / "classifications.csv", csv.encode())
-    origins = demo_origins(table, seed)
     write_bytes(root / "images" / "files_origin.csv", origins.to_csv(index=False).encode())
     split_path = classes / "train_test_split.csv"
     write_split(split_path, make_split(n_images, n_splits, split_seed))
     (root / "README.txt").write_text(
         f"SYNTHETIC demo data set in the OATH layout: {n_images} images drawn by oath.demo "
-        f"(seed {seed}); not real THEMIS data.\n"
+        f"(seed {seed}); not real THEMIS data. {RAW_DIR}/ holds the raw stream0 files that "
+        "images/files_origin.csv names; each PNG was made from its raw frame.\n"
     )
     log.info("wrote %d synthetic images under %s", n_images, root)
     return table

@@ -52,6 +52,7 @@ from oath.themis import (
     frame_to_oath,
     input_kind,
     name_stem,
+    orient,
     read_frames,
 )
 
@@ -66,17 +67,50 @@ class Conversion:
     scaling: Scaling = Scaling()
     site_crops: Mapping[str, Crop] = dataclasses.field(default_factory=dict)
     site_angles: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    site_scalings: Mapping[str, Scaling] = dataclasses.field(default_factory=dict)
+    site_orientations: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any] | None = None) -> Conversion:
-        """From the config's ``classify`` keys ``crop``, ``scaling``, ``crop_per_site`` and
-        ``angle_per_site`` (any may be absent: defaults)."""
+        """From the config's ``classify`` keys ``crop``, ``scaling``, ``crop_per_site``,
+        ``angle_per_site``, ``scaling_per_site`` and ``orientation_per_site`` (any may be
+        absent: defaults)."""
         settings = dict(settings or {})
+        orientations = {s: str(v) for s, v in (settings.get("orientation_per_site") or {}).items()}
+        for name in orientations.values():
+            orient(np.zeros((1, 1)), name)  # an unknown name stops here, with the known ones
         return cls(
             crop=as_crop(settings.get("crop")),
             scaling=as_scaling(settings.get("scaling")),
             site_crops={s: as_crop(v) for s, v in (settings.get("crop_per_site") or {}).items()},
             site_angles={s: float(v) for s, v in (settings.get("angle_per_site") or {}).items()},
+            site_scalings={
+                s: as_scaling(v) for s, v in (settings.get("scaling_per_site") or {}).items()
+            },
+            site_orientations=orientations,
+        )
+
+    def to_config(self) -> dict[str, Any]:
+        """The config's ``classify`` keys that give this conversion (plain values, YAML-ready)."""
+        return {
+            "crop": dataclasses.asdict(self.crop),
+            "scaling": dataclasses.asdict(self.scaling),
+            "crop_per_site": {s: dataclasses.asdict(c) for s, c in sorted(self.site_crops.items())},
+            "scaling_per_site": {
+                s: dataclasses.asdict(v) for s, v in sorted(self.site_scalings.items())
+            },
+            "orientation_per_site": dict(sorted(self.site_orientations.items())),
+            "angle_per_site": dict(sorted(self.site_angles.items())),
+        }
+
+    def to_gray(self, image: np.ndarray, site: str) -> np.ndarray:
+        """A raw frame (counts) of ``site`` as an OATH-like uint8 image, before the angle:
+        the site's orientation, then its crop and scaling (:func:`oath.themis.frame_to_oath`)."""
+        orientation = self.site_orientations.get(site, "none")
+        return frame_to_oath(
+            orient(image, orientation) if orientation != "none" else image,
+            self.site_crops.get(site, self.crop),
+            self.site_scalings.get(site, self.scaling),
         )
 
 
@@ -144,11 +178,7 @@ def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator
             site = frame.site or ""
             try:
                 if kind != "image":  # raw counts (stream0 or L1 CDF) become OATH-like
-                    gray = frame_to_oath(
-                        frame.image,
-                        conversion.site_crops.get(site, conversion.crop),
-                        conversion.scaling,
-                    )
+                    gray = conversion.to_gray(frame.image, site)
                     angle = conversion.site_angles.get(site, 0.0)
                 else:
                     gray, angle = frame.image, 0.0

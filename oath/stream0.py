@@ -109,7 +109,9 @@ def write_stream0(
     """Write one raw file (gzip when ``path`` ends in ``.gz``), atomically."""
     path = Path(path)
     data = stream0_bytes(frames, site=site, start=start, imager=imager)
-    write_bytes(path, gzip.compress(data, compresslevel=1) if path.name.endswith(".gz") else data)
+    if path.name.endswith(".gz"):
+        data = gzip.compress(data, compresslevel=1, mtime=0)  # mtime 0: the same bytes each time
+    write_bytes(path, data)
     return path
 
 

@@ -136,6 +136,33 @@ class Scaling:
             )
 
 
+# Turns and mirrors of a raw frame before it is cropped (classify.orientation_per_site): the
+# eight ways a square picture can lie, by name. "flip_rows" reverses the row order (top to
+# bottom), "flip_cols" the columns; "rot90" turns a quarter counter-clockwise (numpy.rot90).
+ORIENTATIONS: dict[str, Any] = {
+    "none": lambda a: a,
+    "flip_rows": lambda a: a[::-1, :],
+    "flip_cols": lambda a: a[:, ::-1],
+    "rot90": lambda a: np.rot90(a, 1),
+    "rot180": lambda a: np.rot90(a, 2),
+    "rot270": lambda a: np.rot90(a, 3),
+    "transpose": lambda a: a.T,
+    "antitranspose": lambda a: np.rot90(a, 2).T,
+}
+_INVERSE_ORIENTATION = {"rot90": "rot270", "rot270": "rot90"}
+
+
+def orient(image: np.ndarray, orientation: str = "none", inverse: bool = False) -> np.ndarray:
+    """``image`` turned or mirrored as named in :data:`ORIENTATIONS` (or undone: ``inverse``)."""
+    if orientation not in ORIENTATIONS:
+        raise ThemisError(
+            f"orientation {orientation!r} unknown; use one of {', '.join(ORIENTATIONS)}."
+        )
+    if inverse:
+        orientation = _INVERSE_ORIENTATION.get(orientation, orientation)
+    return np.ascontiguousarray(ORIENTATIONS[orientation](np.asarray(image)))
+
+
 def _from_config(cls: type, value: Any, what: str) -> Any:
     """A Crop/Scaling from itself, None (defaults) or a config mapping; unknown keys refused."""
     if value is None:

@@ -269,7 +269,14 @@ def get_new_shard_outputs(pattern):
 
 def get_new_image_conversion():
     """Crop, scaling and angles for raw frames, as plain values for the jobs."""
-    keys = ("crop", "scaling", "crop_per_site", "angle_per_site")
+    keys = (
+        "crop",
+        "scaling",
+        "crop_per_site",
+        "angle_per_site",
+        "scaling_per_site",
+        "orientation_per_site",
+    )
     return {key: config["classify"][key] for key in keys}
 
 

@@ -9,6 +9,7 @@ rule make_demo_dataset:
         split=str(DATA.demo.split_file),
         origins=str(DATA.demo.files_origin),
         images=DATA.demo_images(),
+        raw=DATA.demo_raw_files(),
         readme=str(DATA.demo.root / "README.txt"),
     log:
         "logs/make_demo_dataset/demo.log",
