@@ -11,6 +11,7 @@
 #   results/ridge/{features}/{labels}/split_{split}.json   one ridge fit
 #   results/ridge/{features}/{labels}/alpha_sweep.json     CV accuracy per alpha
 #   results/report/report.html, summary.md, figures/       the report
+#   results/calibration/calibration.json, conversion.yaml  raw frames against the images
 # Logs mirror outputs under logs/<rule>/, benchmarks under benchmarks/<rule>/.
 
 from snakemake.utils import min_version
@@ -29,6 +30,7 @@ include: "rules/extract.smk"
 include: "rules/ridge.smk"
 include: "rules/report.smk"
 include: "rules/predict.smk"
+include: "rules/calibrate.smk"
 
 
 report: "report/workflow.rst"
@@ -40,6 +42,7 @@ localrules:
     features,
     evaluate,
     classify,
+    calibrate,
     render_report,
 
 
@@ -64,6 +67,11 @@ rule features:
 rule classify:
     input:
         get_classify_targets(),
+
+
+rule calibrate:
+    input:
+        get_calibrate_targets(),
 
 
 rule evaluate:

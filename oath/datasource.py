@@ -308,6 +308,10 @@ class DataSource:
         path = self.plan.files_origin
         return {"files_origin": str(path)} if self.is_demo or path.is_file() else {}
 
+    def image_files(self) -> list[str]:
+        """Every image of the data set (``images/cropped_scaled/{picNum:05d}.png``)."""
+        return [str(self.plan.images_dir / image_name(p)) for p in self.plan.table["picNum"]]
+
     def has_published_features(self) -> bool:
         if self._is_download:
             return True  # the OATH tarball ships features/auroral_feat.h5

@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+import oath.calibration
 import oath.config
 import oath.datasource
 import oath.download
@@ -293,3 +294,63 @@ def get_classify_targets():
         "results/predictions/dataset",
         "results/predictions/nights",
     ]
+
+
+# --- calibrate: raw frames against the data set's own images ----------------------------------
+
+CALIBRATION = "results/calibration/calibration.json"
+CALIBRATION_FIGURE = "results/calibration/triplets.png"
+
+
+def get_raw_images(wildcards=None):
+    """Where the raw frames behind the data set are: raw_images, or the demo's own raw folder."""
+    if config["raw_images"]:
+        return config["raw_images"]
+    if DATA.is_demo:
+        return DATA.demo_raw_dir()
+    raise WorkflowError(oath.calibration.RAW_IMAGES_NEEDED)
+
+
+def get_raw_image_files(wildcards):
+    """The raw files calibrate reads: the demo's planned ones, or those of raw_images."""
+    if not config["raw_images"] and DATA.is_demo:
+        return DATA.demo_raw_files()
+    try:
+        return [str(p) for p in oath.calibration.list_raw_files(get_raw_images())]
+    except oath.calibration.CalibrationError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+def get_calibration_origins(wildcards):
+    """images/files_origin.csv: calibrate cannot match an image to its raw frame without it."""
+    found = DATA.files_origin()
+    if not found:
+        raise WorkflowError(
+            f"{DATA.plan.files_origin}: no such file. calibrate matches every image to its raw "
+            "frame through the station and time files_origin.csv gives; a data set without "
+            "it cannot be calibrated."
+        )
+    return found["files_origin"]
+
+
+def get_dataset_images(wildcards):
+    return DATA.image_files()
+
+
+def get_images_dir(wildcards):
+    return str(DATA.plan.images_dir)
+
+
+def is_calibration_reported():
+    """The report shows the calibration when calibrate is asked for or has already run."""
+    settings = getattr(workflow, "dag_settings", None)
+    targets = set(getattr(settings, "targets", None) or ())
+    return "calibrate" in targets or Path(CALIBRATION).is_file()
+
+
+def get_calibration_report(wildcards):
+    return [CALIBRATION, CALIBRATION_FIGURE] if is_calibration_reported() else []
+
+
+def get_calibrate_targets():
+    return [CALIBRATION, "results/calibration/conversion.yaml", *get_report_targets()]

@@ -19,6 +19,7 @@ rule render_report:
         features="results/features/auroral_feat.h5",
         classifications=get_classifications_file,
         manifests=get_shard_manifests(),
+        calibration=get_calibration_report,
     output:
         html=report(
             "results/report/report.html",

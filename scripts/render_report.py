@@ -19,4 +19,5 @@ render_report(
     html=snakemake.output.html,
     markdown=snakemake.output.markdown,
     figures=list(snakemake.output.figures),
+    calibration=list(snakemake.input.calibration),
 )

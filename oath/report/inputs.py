@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from oath.report.calibration import calibration_section
 from oath.report.page import write_report
 from oath.report.protocols import protocols_section
 from oath.report.published_features import published_section
@@ -83,13 +84,20 @@ def render_report(
     html: str,
     markdown: str,
     figures: Sequence[str],
+    calibration: Sequence[str] = (),
 ) -> None:
     """The whole report from the rule's files: see :func:`oath.report.page.write_report`.
 
     The rotated images in ``rotated_dir`` illustrate the classes; the figures go to the folder
-    of the ``figures`` outputs.
+    of the ``figures`` outputs. ``calibration``: calibration.json and its triplet figure, when
+    calibrate ran (a section of its own), else empty.
     """
     extracted = results_by_labels(split_results, labels)
+    extras = extra_sections(extracted, published_results, comparison, protocols, feature_sets)
+    if calibration:
+        extras.append(
+            calibration_section(calibration[0], calibration[1] if len(calibration) > 1 else None)
+        )
     write_report(
         split_results=extracted,
         sweeps=sweeps_by_labels(sweeps),
@@ -100,5 +108,5 @@ def render_report(
         html=html,
         markdown=markdown,
         figures_dir=str(Path(figures[0]).parent),
-        extras=extra_sections(extracted, published_results, comparison, protocols, feature_sets),
+        extras=extras,
     )

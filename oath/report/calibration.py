@@ -1,0 +1,152 @@
+"""The report's calibration section: raw frames against OATH's images (``snakemake calibrate``).
+
+Shown when results/calibration/calibration.json exists: the residual of the fitted conversion
+per site, a few OATH image / converted raw frame / difference triplets, and the agreement of the
+labels made from raw frames with those made from the PNGs (:mod:`oath.calibration`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from oath.report.tables import Section, Table, escape
+
+TITLE = "Raw frames against OATH's images (calibrate)"
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _conversion_text(conversion: dict[str, Any] | None) -> str:
+    if not conversion:
+        return "not fitted"
+    crop, scaling = conversion["crop"], conversion["scaling"]
+    return (
+        f"{conversion['orientation']}; centre ({crop['center_row']:g}, {crop['center_col']:g}), "
+        f"radius {crop['radius']:g}; {scaling['mode']} {scaling['low']:g}..{scaling['high']:g}"
+    )
+
+
+def sites_table(result: dict[str, Any]) -> Table:
+    rows = []
+    for site, entry in sorted(result["sites"].items()):
+        families = entry.get("family_validation_residuals") or {}
+        rows.append(
+            (
+                site,
+                entry["matched"],
+                entry["unmatched"],
+                entry["family"],
+                _number(entry["residual_mean_abs"]),
+                ", ".join(f"{k} {v:.2f}" for k, v in sorted(families.items())) or "",
+                _conversion_text(entry["conversion"]),
+            )
+        )
+    header = [
+        "site",
+        "matched",
+        "unmatched",
+        "scaling chosen",
+        "held-out residual (grey levels)",
+        "validation residual per family",
+        "fitted conversion",
+    ]
+    return Table.of(header, rows, numeric=(1, 2, 4))
+
+
+def agreement_table(result: dict[str, Any]) -> Table:
+    rows = []
+    for name, entry in result["agreement"]["label_sets"].items():
+        rows.append(
+            (
+                name,
+                f"{entry['png_accuracy']:.3f}",
+                f"{entry['raw_fitted_accuracy']:.3f}",
+                f"{entry['raw_default_accuracy']:.3f}",
+                f"{entry['raw_fitted_agreement']:.3f}",
+                f"{entry['raw_default_agreement']:.3f}",
+            )
+        )
+    header = [
+        "label set",
+        "accuracy: OATH PNGs",
+        "accuracy: raw, fitted conversion",
+        "accuracy: raw, default conversion",
+        "agreement with PNG labels: fitted",
+        "agreement with PNG labels: default",
+    ]
+    return Table.of(header, rows, numeric=(1, 2, 3, 4, 5), marked=(0,))
+
+
+def per_class_table(result: dict[str, Any]) -> Table:
+    agreement = result["agreement"]
+    entry = agreement["label_sets"][agreement["labels"]]
+    fitted = entry["raw_fitted_agreement_per_class"]
+    default = entry["raw_default_agreement_per_class"]
+    rows = [
+        (
+            name,
+            fitted[name]["n"],
+            f"{fitted[name]['agreement']:.3f}",
+            f"{default[name]['agreement']:.3f}",
+        )
+        for name in fitted
+    ]
+    header = [
+        f"{agreement['labels']} class (true)",
+        "images",
+        "agreement: fitted",
+        "agreement: default",
+    ]
+    return Table.of(header, rows, numeric=(1, 2, 3))
+
+
+def calibration_section(calibration: str | Path, triplets: str | Path | None) -> Section:
+    """The section from calibration.json and the triplet sheet PNG."""
+    result = json.loads(Path(calibration).read_text())
+    agreement = result["agreement"]
+    fitted_l2 = agreement["raw_fitted_logits_rel_l2"]
+    default_l2 = agreement["raw_default_logits_rel_l2"]
+    intro = (
+        f"{result['matched']} image(s) matched to their raw frame through files_origin.csv, "
+        f"{len(result['unmatched'])} not. The conversion was fitted per site on split 0's "
+        f"training images and is scored on its held-out ones: {result['residual_rule']}. The "
+        f"ridge model of split 0's training PNG features then labels the "
+        f"{agreement['n_images']} held-out image(s) with a raw frame three ways: from OATH's "
+        "PNGs, from the raw frames through the fitted conversion, and through the default one "
+        "(classify's config). The agreement is the share of images whose label from the raw "
+        "frame equals the label from the PNG: the labels an archive run keeps when it starts "
+        f"from raw frames. Logits relative L2 to the PNG route: fitted median "
+        f"{fitted_l2['median']:.2e} (max {fitted_l2['max']:.2e}), default median "
+        f"{default_l2['median']:.2e} (max {default_l2['max']:.2e})."
+    )
+    use = "snakemake classify --configfile results/calibration/conversion.yaml"
+    html = [f"<p>{escape(intro)}</p>", sites_table(result).html(), agreement_table(result).html()]
+    html.append(per_class_table(result).html())
+    md = [intro, "", sites_table(result).markdown(), "", agreement_table(result).markdown(), ""]
+    md += [per_class_table(result).markdown(), ""]
+    if triplets is not None and Path(triplets).is_file():
+        uri = "data:image/png;base64," + base64.b64encode(Path(triplets).read_bytes()).decode()
+        html.append(
+            f'<figure><img src="{uri}" alt="OATH image, converted raw frame, difference">'
+            "<figcaption>Per site, a held-out image (the one with the median residual): OATH's "
+            "PNG, its raw frame through the fitted conversion, their difference, and the frame "
+            "through the default conversion.</figcaption></figure>"
+        )
+    notes = [entry["angle_note"] for entry in result["sites"].values() if "angle_note" in entry]
+    if notes:
+        html.append(f'<p class="small">Angles: {escape(notes[0])}.</p>')
+    unmatched = result["unmatched"][:10]
+    if unmatched:
+        rows = [(u["picNum"], u["station"], u["time"], u["reason"]) for u in unmatched]
+        more = len(result["unmatched"]) - len(unmatched)
+        html.append(Table.of(["picNum", "station", "time", "why unmatched"], rows).html())
+        if more:
+            html.append(f'<p class="small">... and {more} more in calibration.json.</p>')
+    html.append(f'<p class="small">Use the fitted conversion: <code>{escape(use)}</code></p>')
+    md.append(f"Use the fitted conversion: `{use}`")
+    return Section(TITLE, "\n".join(html), "\n".join(md))
