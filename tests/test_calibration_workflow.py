@@ -67,6 +67,7 @@ def test_a_data_set_without_raw_images_says_how_to_get_them(calibrated, tmp_path
     demo = next((workdir / "resources" / "demo").iterdir())
     write_config(tmp_path, dataset=str(demo))
     done = snakemake(tmp_path, "-n", "calibrate", check=False)
+    text = done.stdout + done.stderr
     assert done.returncode != 0
-    assert "calibrate needs the raw THEMIS frames" in done.stderr
-    assert "raw_images=" in done.stderr and "pyucalgarysrs" in done.stderr
+    assert "calibrate needs the raw THEMIS frames" in text
+    assert "raw_images=" in text and "pyucalgarysrs" in text
