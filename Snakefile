@@ -43,6 +43,7 @@ localrules:
     evaluate,
     classify,
     calibrate,
+    fetch_raw_frames,
     render_report,
 
 

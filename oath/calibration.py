@@ -19,12 +19,14 @@ conversion fitted, per site, and checked:
    squares over all training pixels of the site that are not clipped) and a per-frame
    percentile stretch (each frame's window by least squares, then the median percentile rank
    of its ends), by the mean absolute grey-level residual on a validation part of the training
-   images (every fourth). The residual reported is that of split 0's held-out images.
+   images (every fourth); sites that chose one family share one scaling fitted on all of them
+   (:func:`pool_scalings`). The residual reported is that of split 0's held-out images.
 3. :func:`measure_agreement`: the ridge model fitted on the PNG features of split 0's training
    part labels the held-out images from OATH's PNGs and from their raw frames through the
    fitted and the default conversion (classify's streamed extraction, the same checkpoint).
 
-No step reads how the demo made its PNGs (:mod:`oath.demo` keeps that); tests compare.
+Where the user has no raw files, :func:`fetch_raw_files` downloads exactly the stream0 minute
+files the images need with pyucalgarysrs. No step reads how the demo made its PNGs (:mod:`oath.demo` keeps that); tests compare.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -85,7 +88,8 @@ RAW_IMAGES_NEEDED = (
     "that images/files_origin.csv names, e.g. snakemake --cores 4 calibrate --config "
     "raw_images=/data/themis. Fetch them with pyucalgarysrs, one call per station and time "
     "(see the README, section 'Calibrate'): PyUCalgarySRS(download_output_root_path=DIR)"
-    ".data.download('THEMIS_ASI_RAW', start, end, site_uid=STATION)."
+    ".data.download('THEMIS_ASI_RAW', start, end, site_uid=STATION); or let calibrate fetch "
+    "exactly those files: --config calibrate='{fetch: true}'."
 )
 
 
@@ -241,6 +245,80 @@ def list_raw_files(raw_images: str | Path) -> list[Path]:
         return list_inputs(raw_images)
     except InventoryError as exc:
         raise CalibrationError(f"raw_images: {exc}") from exc
+
+
+RAW_DATASET = "THEMIS_ASI_RAW"  # the UCalgary data set of stream0 minute files
+
+
+def needed_minutes(
+    origins: pd.DataFrame, tolerance_s: float = TOLERANCE_S
+) -> list[tuple[str, dt.datetime]]:
+    """(station, minute) of every raw minute file a usable image of ``origins`` may need."""
+    needed = set()
+    for item in origins[origins["problem"] == ""].itertuples(index=False):
+        moment = item.time.to_pydatetime()
+        minute = (moment - dt.timedelta(seconds=tolerance_s)).replace(second=0, microsecond=0)
+        while minute <= moment + dt.timedelta(seconds=tolerance_s):
+            needed.add((item.station, minute))
+            minute += dt.timedelta(minutes=1)
+    return sorted(needed)
+
+
+def fetch_raw_files(
+    origins: pd.DataFrame,
+    out_dir: str | Path,
+    listing: str | Path,
+    *,
+    api_base_url: str = "",
+    tolerance_s: float = TOLERANCE_S,
+) -> list[Path]:
+    """Download exactly the stream0 minute files ``origins`` needs, with pyucalgarysrs.
+
+    One ``PyUCalgarySRS.data.download("THEMIS_ASI_RAW", minute, minute + 59 s, site_uid=...)``
+    per station-minute (already present files are not fetched again), into ``out_dir`` (the
+    UCalgary tree below ``THEMIS_ASI_RAW/``); ``api_base_url`` points the client at another
+    API ("" = UCalgary's). A minute the API has no file for, or a failed download, is logged
+    and skipped: its images are listed as unmatched later. Writes ``listing`` (paths relative
+    to it, one a line) and returns the files.
+    """
+    import warnings
+
+    import pyucalgarysrs
+    from pyucalgarysrs.exceptions import SRSError
+
+    srs = pyucalgarysrs.PyUCalgarySRS(
+        download_output_root_path=str(out_dir), api_base_url=api_base_url or None
+    )
+    files: list[Path] = []
+    missing = 0
+    for station, minute in needed_minutes(origins, tolerance_s):
+        try:
+            with warnings.catch_warnings(record=True):  # "No data found": counted below
+                result = srs.data.download(
+                    RAW_DATASET,
+                    minute,
+                    minute + dt.timedelta(seconds=59),
+                    site_uid=station,
+                    progress_bar_disable=True,
+                )
+        except SRSError as exc:
+            log.warning("%s %s: download failed: %s", station, minute, exc)
+            missing += 1
+            continue
+        if not result.filenames:
+            log.warning("%s %s: no raw file on the server", station, minute)
+            missing += 1
+        files += [Path(f) for f in result.filenames]
+    listing = Path(listing)
+    text = "".join(f"{os.path.relpath(f, listing.parent)}\n" for f in sorted(set(files)))
+    write_bytes(listing, ("# raw files fetched by calibrate (pyucalgarysrs)\n" + text).encode())
+    log.info(
+        "%d raw file(s) fetched into %s, %d station-minute(s) without one",
+        len(files),
+        out_dir,
+        missing,
+    )
+    return files
 
 
 def match_frames(

@@ -4,6 +4,26 @@
 # frames (fitted and default conversion) with classify's streamed extraction.
 
 
+rule fetch_raw_frames:
+    input:
+        origins=get_calibration_origins,
+        classifications=get_classifications_file,
+    output:
+        listing=FETCHED_RAW_LISTING,
+    log:
+        "logs/fetch_raw_frames/listing.log",
+    benchmark:
+        "benchmarks/fetch_raw_frames/listing.tsv"
+    conda:
+        "../envs/classify.yaml"
+    params:
+        folder=FETCHED_RAW_DIR,
+        api_base_url=config["calibrate"]["api_base_url"],
+        tolerance_s=config["calibrate"]["tolerance_s"],
+    script:
+        "../scripts/fetch_raw_frames.py"
+
+
 rule match_raw_frames:
     input:
         origins=get_calibration_origins,

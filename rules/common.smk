@@ -302,19 +302,36 @@ CALIBRATION = "results/calibration/calibration.json"
 CALIBRATION_FIGURE = "results/calibration/triplets.png"
 
 
+FETCHED_RAW_DIR = "resources/raw_frames"  # pyucalgarysrs puts THEMIS_ASI_RAW/... below
+FETCHED_RAW_LISTING = "resources/raw_frames/listing.txt"
+
+
+def is_fetching_raw_images():
+    """calibrate fetches the raw files itself: no raw_images, not the demo, calibrate.fetch."""
+    return (
+        not config["raw_images"] and not DATA.is_demo and config["calibrate"]["fetch"]
+    )
+
+
 def get_raw_images(wildcards=None):
-    """Where the raw frames behind the data set are: raw_images, or the demo's own raw folder."""
+    """Where the raw frames behind the data set are: raw_images, the demo's own raw folder,
+    or the listing of the files calibrate fetched."""
     if config["raw_images"]:
         return config["raw_images"]
     if DATA.is_demo:
         return DATA.demo_raw_dir()
+    if is_fetching_raw_images():
+        return FETCHED_RAW_LISTING
     raise WorkflowError(oath.calibration.RAW_IMAGES_NEEDED)
 
 
 def get_raw_image_files(wildcards):
-    """The raw files calibrate reads: the demo's planned ones, or those of raw_images."""
+    """The raw files calibrate reads: the demo's planned ones, the fetched listing, or those
+    of raw_images."""
     if not config["raw_images"] and DATA.is_demo:
         return DATA.demo_raw_files()
+    if is_fetching_raw_images():
+        return [FETCHED_RAW_LISTING]
     try:
         return [str(p) for p in oath.calibration.list_raw_files(get_raw_images())]
     except oath.calibration.CalibrationError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 
 import numpy as np
 import pandas as pd
@@ -214,3 +215,118 @@ def test_demo_files_origin_names_the_raw_files_it_wrote(small_demo):
     names = {p.name for p in (small_demo / "raw").rglob("*.pgm.gz")}
     assert set(origins["filename"]) <= names
     assert len(origins.groupby(["station", "time"])) == len(origins)  # a frame per image
+
+
+def test_classify_takes_per_site_scaling_and_orientation(frames):
+    conversion = Conversion.from_config(
+        {
+            "scaling": {"mode": "linear", "low": 3500, "high": 15000},
+            "scaling_per_site": {"rank": {"mode": "percentile", "low": 1, "high": 99}},
+            "orientation_per_site": {"rank": "flip_cols"},
+        }
+    )
+    frame = frames[0]
+    assert np.array_equal(
+        conversion.to_gray(frame, "rank"),
+        Conversion(scaling=Scaling("percentile", 1, 99)).to_gray(frame[:, ::-1], "rank"),
+    )
+    assert np.array_equal(conversion.to_gray(frame, "gill"), Conversion().to_gray(frame, "gill"))
+    assert Conversion.from_config(conversion.to_config()) == conversion
+    with pytest.raises(
+        ValueError, match="orientation 'upside' unknown; use one of none, flip_rows"
+    ):
+        Conversion.from_config({"orientation_per_site": {"gill": "upside"}})
+
+
+# --- fetching the raw files with pyucalgarysrs, from a fake of the UCalgary API ------------
+class FakeUCalgaryAPI:
+    """The two calls pyucalgarysrs' download makes, on 127.0.0.1: the URL listing
+    (``/api/v1/data_distribution/urls``) and the files, served from a folder in the archive
+    layout; every request is recorded."""
+
+    def __init__(self, root):
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.root = root
+        self.requests: list[str] = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = urllib.parse.urlparse(self.path)
+                api.requests.append(self.path)
+                if url.path == "/api/v1/data_distribution/urls":
+                    query = dict(urllib.parse.parse_qsl(url.query))
+                    body = json.dumps(api.listing(query)).encode()
+                    kind = "application/json"
+                elif url.path.startswith("/data/") and (root / url.path[6:]).is_file():
+                    body, kind = (root / url.path[6:]).read_bytes(), "application/octet-stream"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def listing(self, query):
+        start = dt.datetime.fromisoformat(query["start"])
+        end = dt.datetime.fromisoformat(query["end"])
+        urls = []
+        for path in sorted(self.root.rglob("*_full.pgm.gz")):
+            minute = dt.datetime.strptime(path.name[:13], "%Y%m%d_%H%M")
+            if path.name[14:18] == query["site_uid"] and start <= minute <= end:
+                urls.append(f"{self.url}/data/{path.relative_to(self.root)}")
+        dataset = {
+            "name": query["name"],
+            "short_description": "THEMIS ASI raw data (fake)",
+            "long_description": "",
+            "data_tree_url": f"{self.url}/data",
+            "file_listing_supported": True,
+            "level": "L0",
+            "supported_libraries": ["pyucalgarysrs"],
+            "file_time_resolution": "1min",
+        }
+        return {
+            "urls": urls,
+            "path_prefix": f"{self.url}/data",
+            "count": len(urls),
+            "dataset": dataset,
+        }
+
+
+def test_calibrate_fetches_exactly_the_files_it_needs(tmp_path, archive):
+    from oath.calibration import fetch_raw_files, list_raw_files
+
+    api = FakeUCalgaryAPI(archive)
+    try:
+        origins_csv = tmp_path / "files_origin.csv"
+        origins_csv.write_text(ORIGINS)
+        rows = origin_rows(origins_csv, range(1, 11))
+        listing = tmp_path / "fetched" / "listing.txt"
+        files = fetch_raw_files(rows, tmp_path / "fetched", listing, api_base_url=api.url)
+    finally:
+        api.server.shutdown()
+    names = sorted(p.name for p in files)
+    # images 1, 2 and 9 need gill 06:00 (and 9 only that), 8 gill 06:01, 3 gill 06:05 (absent),
+    # 4 fsmi 06:00 (served, corrupt); 5 and 6 have bad rows, the CDF hour is not stream0
+    assert names == [
+        "20140310_0600_fsmi_themis14_full.pgm.gz",
+        "20140310_0600_gill_themis19_full.pgm.gz",
+        "20140310_0601_gill_themis19_full.pgm.gz",
+    ]
+    fetched = [r for r in api.requests if r.startswith("/data/")]
+    assert len(fetched) == 3  # each file once
+    assert [p.name for p in list_raw_files(listing)] == names
+    table = match_frames(rows, list_raw_files(listing), tmp_path / "m.csv", tmp_path / "f.h5")
+    assert sorted(table.loc[table["status"] == MATCHED, "picNum"]) == [1, 2]

@@ -8,12 +8,17 @@ from tests/test_calibration.py, which stays under a minute.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
+from oath.calibration import MATCHED
 from oath.config import validate_config
 from oath.demo import demo_conversion
+from oath.themis import name_stem, read_gray8
 from tests.browser import load_page
 from tests.workflow import snakemake, write_config
 
@@ -71,3 +76,55 @@ def test_a_data_set_without_raw_images_says_how_to_get_them(calibrated, tmp_path
     assert done.returncode != 0
     assert "calibrate needs the raw THEMIS frames" in text
     assert "raw_images=" in text and "pyucalgarysrs" in text
+
+
+def test_classify_with_the_fitted_conversion_remakes_the_oath_images(calibrated):
+    """--configfile conversion.yaml: classify's converted frames are the demo's own PNGs."""
+    workdir, _ = calibrated
+    matches = pd.read_csv(workdir / "results" / "calibration" / "matches.csv")
+    matches = matches[matches["status"] == MATCHED]
+    chosen = [
+        matches[matches["station"] == "gill"].iloc[0],
+        matches[matches["station"] != "gill"].iloc[0],
+    ]
+    listing = workdir / "raw_listing.txt"
+    listing.write_text("".join(f"{row['file']}\n" for row in chosen))
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["classify"] = {"save_images": True}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(
+        workdir,
+        "classify",
+        "--configfile",
+        str(workdir / "results" / "calibration" / "conversion.yaml"),
+        "--config",
+        f"new_images={listing}",
+    )
+    images = workdir / "resources" / "demo" / "n24_seed11_px64" / "images" / "cropped_scaled"
+    saved = {p.name: p for p in (workdir / "results" / "predictions" / "shards").rglob("*.png")}
+    for row in chosen:
+        name = f"{name_stem(row['file'])}_f{int(row['frame']):02d}.png"
+        oath_png = read_gray8(images / f"{int(row['picNum']):05d}.png")
+        assert np.array_equal(read_gray8(saved[name]), oath_png)
+
+
+def test_calibrate_fetches_the_raw_files_through_pyucalgarysrs(calibrated, tmp_path):
+    """calibrate.fetch on a data set without raw_images: the files come from the API
+    (a fake of it on 127.0.0.1, serving the demo's raw folder), exactly those needed."""
+    from tests.test_calibration import FakeUCalgaryAPI
+
+    workdir, _ = calibrated
+    demo = next((workdir / "resources" / "demo").iterdir())
+    api = FakeUCalgaryAPI(demo / "raw")
+    try:
+        write_config(
+            tmp_path, dataset=str(demo), calibrate={"fetch": True, "api_base_url": api.url}
+        )
+        snakemake(tmp_path, "resources/raw_frames/listing.txt")
+    finally:
+        api.server.shutdown()
+    listing = tmp_path / "resources" / "raw_frames" / "listing.txt"
+    lines = listing.read_text().splitlines()
+    fetched = sorted(Path(line).name for line in lines if not line.startswith("#"))
+    origins = pd.read_csv(demo / "images" / "files_origin.csv")
+    assert fetched == sorted(set(origins["filename"]))
