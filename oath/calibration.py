@@ -26,7 +26,8 @@ conversion fitted, per site, and checked:
    fitted and the default conversion (classify's streamed extraction, the same checkpoint).
 
 Where the user has no raw files, :func:`fetch_raw_files` downloads exactly the stream0 minute
-files the images need with pyucalgarysrs. No step reads how the demo made its PNGs (:mod:`oath.demo` keeps that); tests compare.
+files the images need with pyucalgarysrs. No step reads how the demo made its PNGs
+(:mod:`oath.demo` keeps that); tests compare.
 """
 
 from __future__ import annotations

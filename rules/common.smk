@@ -359,10 +359,22 @@ def get_images_dir(wildcards):
 
 
 def is_calibration_reported():
-    """The report shows the calibration when calibrate is asked for or has already run."""
+    """The report shows the calibration when calibrate is asked for, or has run and its raw
+    frames are still known (raw_images given again, the demo, or calibrate.fetch)."""
     settings = getattr(workflow, "dag_settings", None)
     targets = set(getattr(settings, "targets", None) or ())
-    return "calibrate" in targets or Path(CALIBRATION).is_file()
+    if "calibrate" in targets:
+        return True
+    if not Path(CALIBRATION).is_file():
+        return False
+    if config["raw_images"] or DATA.is_demo or is_fetching_raw_images():
+        return True
+    print(
+        f"oath-pipeline: {CALIBRATION} is left out of the report: give raw_images as for "
+        "calibrate to keep it",
+        file=sys.stderr,
+    )
+    return False
 
 
 def get_calibration_report(wildcards):
