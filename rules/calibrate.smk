@@ -17,7 +17,7 @@ rule fetch_raw_frames:
     conda:
         "../envs/classify.yaml"
     params:
-        folder=FETCHED_RAW_DIR,
+        folder=get_fetched_raw_dir,
         api_base_url=config["calibrate"]["api_base_url"],
         tolerance_s=config["calibrate"]["tolerance_s"],
     script:

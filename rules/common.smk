@@ -302,7 +302,6 @@ CALIBRATION = "results/calibration/calibration.json"
 CALIBRATION_FIGURE = "results/calibration/triplets.png"
 
 
-FETCHED_RAW_DIR = "resources/raw_frames"  # pyucalgarysrs puts THEMIS_ASI_RAW/... below
 FETCHED_RAW_LISTING = "resources/raw_frames/listing.txt"
 
 
@@ -311,6 +310,11 @@ def is_fetching_raw_images():
     return (
         not config["raw_images"] and not DATA.is_demo and config["calibrate"]["fetch"]
     )
+
+
+def get_fetched_raw_dir(wildcards, output):
+    """The folder of the fetched listing: pyucalgarysrs puts THEMIS_ASI_RAW/... below it."""
+    return str(Path(output.listing).parent)
 
 
 def get_raw_images(wildcards=None):
