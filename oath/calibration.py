@@ -80,6 +80,7 @@ TOLERANCE_S = 3.0  # THEMIS ASI cadence: one frame every 3 s
 MAX_SHIFT = 16  # pixels the crop centre is searched around the frame's centre
 FAMILIES = ("linear", "percentile")
 FIT_IMAGES = 8  # training images per site used to find the crop window and orientation
+REFINE_PIXELS = 200_000  # pixels that choose a linear window's whole-count ends
 VALIDATION_EVERY = 4  # every 4th training image of a site chooses the scaling family
 
 
@@ -571,7 +572,8 @@ def fit_linear(samples: Sequence[tuple[np.ndarray, np.ndarray]]) -> Scaling:
     low, high = float(np.round(-b / a)), float(np.round((255.0 - b) / a))
     # the least-squares ends to the nearest count, then the whole counts around them that
     # reproduce the images best (the rounding of the grey levels leaves them a count or two off)
-    counts = counts.astype(np.float64)
+    every = max(1, counts.size // REFINE_PIXELS)  # a fixed share of the pixels is enough
+    counts, gray = counts[::every].astype(np.float64), gray[::every]
 
     def error(lo: float, hi: float) -> float:
         gray_of = np.clip(np.rint((counts - lo) * (255.0 / (hi - lo))), 0, 255)
