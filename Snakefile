@@ -11,6 +11,7 @@
 #   results/ridge/{features}/{labels}/split_{split}.json   one ridge fit
 #   results/ridge/{features}/{labels}/alpha_sweep.json     CV accuracy per alpha
 #   results/report/report.html, summary.md, figures/       the report
+#   results/predictions/report.html                        the classify run's page
 # Logs mirror outputs under logs/<rule>/, benchmarks under benchmarks/<rule>/.
 
 from snakemake.utils import min_version
@@ -41,6 +42,7 @@ localrules:
     evaluate,
     classify,
     render_report,
+    classify_report,
 
 
 rule all:

@@ -323,11 +323,11 @@ def chosen_nights(per_night: pd.DataFrame, max_nights: int) -> list[str]:
 # Figures
 # --------------------------------------------------------------------------------------------
 def _calendar(dates: Iterable[str]) -> list[str]:
-    real = sorted(d for d in set(dates) if d != UNKNOWN)
-    if not real:
-        return []
-    every = pd.date_range(real[0], real[-1], freq="D").strftime("%Y-%m-%d").tolist()
-    return every + ([UNKNOWN] if UNKNOWN in set(dates) else [])
+    """Every UT date from the first to the last (gaps included), then "unknown" if any."""
+    dates = set(dates)
+    real = sorted(d for d in dates if d != UNKNOWN)
+    every = pd.date_range(real[0], real[-1], freq="D").strftime("%Y-%m-%d").tolist() if real else []
+    return every + ([UNKNOWN] if UNKNOWN in dates else [])
 
 
 def overview_figure(tally: RunTally, per_night: pd.DataFrame) -> bytes | None:

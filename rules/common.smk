@@ -285,4 +285,5 @@ def get_classify_targets():
         "results/predictions/contact_sheet.png",
         "results/predictions/dataset",
         "results/predictions/nights",
+        "results/predictions/report.html",
     ]

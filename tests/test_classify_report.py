@@ -71,29 +71,18 @@ def random_model(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def corrupt_run(tmp_path_factory):
-    """Two site-hours, three damaged files; the run's outputs as classify_images writes them."""
-    root = tmp_path_factory.mktemp("corrupt_run")
-    inbox, out = root / "archive", root / "results" / "predictions"
-    gill = write_synthetic_hour(inbox, "gill", NIGHT.replace(hour=6), n_files=3, frames_per_file=2)
-    fsmi = write_synthetic_hour(
-        inbox, "fsmi", NIGHT.replace(hour=7), n_files=3, frames_per_file=2, seed=1
-    )
-    gill[1].write_bytes(gill[1].read_bytes()[:300])  # truncated
-    fsmi[0].write_bytes(b"")  # empty
-    fsmi[2].write_bytes(b"this is not a THEMIS file" * 40)  # garbage
-    model = random_model(root / "model.npz")
+def run_without_network(shards: dict[str, list[Path]], model: Path, out: Path) -> None:
+    """What rules classify_shard (scores from random features, not Inception-v4),
+    classify_images and classify_report leave in ``out``: shard key -> its files."""
     fitted = load_model(model)
-    shards = []
-    for site, files in (("gill", gill), ("fsmi", fsmi)):
+    paths = []
+    for key, files in shards.items():
         records = list(iter_frames(files, CONVERSION))
         features = np.random.RandomState(len(records)).normal(0, 1, (len(records), 1001))
         table = predictions_table(fitted, records, features.astype(np.float32))
-        shard = out / "shards" / site / f"2014-03-10T0{6 if site == 'gill' else 7}.parquet"
-        write_parquet(table, shard, PROVENANCE)
-        shards.append(shard)
-    table = merge_predictions(shards, out / "dataset", out / "predictions.csv")
+        paths.append(out / "shards" / f"{key}.parquet")
+        write_parquet(table, paths[-1], PROVENANCE)
+    table = merge_predictions(paths, out / "dataset", out / "predictions.csv")
     summarise(
         out / "predictions.csv",
         table,
@@ -110,6 +99,22 @@ def corrupt_run(tmp_path_factory):
         counts_png=out / "class_counts.png",
         sheet_png=out / "contact_sheet.png",
     )
+
+
+@pytest.fixture(scope="module")
+def corrupt_run(tmp_path_factory):
+    """Two site-hours, three damaged files; the run's outputs as classify_images writes them."""
+    root = tmp_path_factory.mktemp("corrupt_run")
+    inbox, out = root / "archive", root / "results" / "predictions"
+    gill = write_synthetic_hour(inbox, "gill", NIGHT.replace(hour=6), n_files=3, frames_per_file=2)
+    fsmi = write_synthetic_hour(
+        inbox, "fsmi", NIGHT.replace(hour=7), n_files=3, frames_per_file=2, seed=1
+    )
+    gill[1].write_bytes(gill[1].read_bytes()[:300])  # truncated
+    fsmi[0].write_bytes(b"")  # empty
+    fsmi[2].write_bytes(b"this is not a THEMIS file" * 40)  # garbage
+    shards = {"gill/2014-03-10T06": gill, "fsmi/2014-03-10T07": fsmi}
+    run_without_network(shards, random_model(root / "model.npz"), out)
     return out, [str(gill[1]), str(fsmi[0]), str(fsmi[2])]
 
 
@@ -269,3 +274,20 @@ def test_margin_share_counts_frames_below_the_margin(tmp_path):
 def test_a_folder_without_a_dataset_is_refused_with_its_name(tmp_path):
     with pytest.raises(ReportError, match=f"{tmp_path / 'nothing'}.*snakemake classify"):
         write_classify_report(tmp_path / "nothing", tmp_path / "report.html")
+
+
+def test_a_run_of_plain_images_without_time_or_site_renders(tmp_path, demo_template):
+    """PNG files named like nothing in the archive: no site, no time; one unreadable."""
+    files = sorted((demo_template / "images" / "cropped_scaled").glob("*.png"))[:5]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG but not really")
+    out = tmp_path / "predictions"
+    run_without_network({"images/h000": [*files, broken]}, random_model(tmp_path / "m.npz"), out)
+    page = load_page(out / "report.html")
+    assert page.missing_images == []
+    assert str(broken) in page.text and "Failed files (1)" in page.text
+    per_site = page_table(out / "report.html", "counts-per-site")
+    assert per_site[["site", "classified", "failed rows"]].values.tolist() == [
+        ["unknown", "5", "1"]
+    ]
+    assert "No dated, classified frames" in page.text
