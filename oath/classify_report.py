@@ -156,7 +156,7 @@ def _columns(folder: Path, names: list[str]) -> tuple[list[str], dict[str, list[
         )
     scores = {ls: [score_column(ls, c) for c in LABEL_NAMES[ls]] for ls in label_sets}
     wanted = ["site", "date", "file", "frame", "status", "timestamp"]
-    wanted += [f"{ls}_name" for ls in label_sets] + [c for cols in scores.values() for c in cols]
+    wanted += label_sets + [c for cols in scores.values() for c in cols]
     missing = [c for c in wanted if c not in names]
     if missing:
         raise ReportError(
@@ -180,7 +180,6 @@ def tally_dataset(
     folder: str | Path, margin: float = DEFAULT_MARGIN, batch_rows: int = BATCH_ROWS
 ) -> RunTally:
     """Read the classify dataset ``folder`` batch by batch into a :class:`RunTally`."""
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
@@ -191,47 +190,71 @@ def tally_dataset(
     columns, score_cols = _columns(folder, data.schema.names)
     label_sets = list(score_cols)
     scores = {ls: ScoreTally.empty(tuple(LABEL_NAMES[ls])) for ls in label_sets}
-    groups, failed, files = [], [], set()
+    groups: list[tuple[Any, ...]] = []
+    failed, files = [], set()
     first = last = None
     keys = ["site", "date", "ok", *(f"{ls}_name" for ls in label_sets)]
-    for batch in data.to_batches(columns=columns, batch_size=batch_rows):
+    sizes = [len(LABEL_NAMES[ls]) + 1 for ls in label_sets]  # class numbers + 1, 0: none
+    read = [c for c in columns if c not in ("site", "date")]
+    # Fragment by fragment (one site and UT date each): a dataset scanner reads ahead without
+    # bound when the consumer is slower than the reader.
+    batches = (
+        (ds.get_partition_keys(fragment.partition_expression), batch)
+        for fragment in data.get_fragments()
+        for batch in fragment.to_batches(columns=read, batch_size=batch_rows)
+    )
+    for partition, batch in batches:
         if not batch.num_rows:
             continue
-        ok = pc.fill_null(pc.equal(batch["status"], STATUS_OK), False)
-        part = {
-            "site": pc.cast(batch["site"], pa.string()),
-            "date": pc.cast(batch["date"], pa.string()),
-            "ok": ok,
-            **{f"{ls}_name": pc.fill_null(batch[f"{ls}_name"], "") for ls in label_sets},
-        }
-        grouped = pa.table(part).group_by(keys).aggregate([([], "count_all")])
-        groups.append(grouped.to_pandas())
+        site, date = (str(partition.get(key, UNKNOWN)) for key in ("site", "date"))
+        ok_array = pc.fill_null(pc.equal(batch["status"], STATUS_OK), False)
+        ok = ok_array.to_numpy(zero_copy_only=False)
+        # One integer per row for (ok, class per label set), counted with numpy.
+        code = ok.astype(np.int64)
+        numbers = {}
+        for ls, size in zip(label_sets, sizes, strict=True):
+            number = pc.fill_null(batch[ls], -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            numbers[ls] = np.where(ok & (number >= 0) & (number < size - 1), number, -1)
+            code = code * size + numbers[ls] + 1
+        values, counts = np.unique(code, return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            names = []
+            for ls, size in zip(reversed(label_sets), reversed(sizes), strict=True):
+                value, k = divmod(value, size)
+                names.append(LABEL_NAMES[ls][k - 1] if k else "")
+            groups.append((site, date, bool(value), *reversed(names), count))
         files.update(pc.unique(batch["file"]).to_pylist())
         span = pc.min_max(batch["timestamp"]).as_py()
         if span["min"] is not None:
             first = span["min"] if first is None else min(first, span["min"])
             last = span["max"] if last is None else max(last, span["max"])
-        bad = pc.invert(ok)
-        if pc.any(bad).as_py():
-            rows = pa.table({**{k: batch[k] for k in ("file", "frame", "status")}, **part})
+        if not ok.all():
+            bad = pc.invert(ok_array)
+            rows = batch.filter(bad)
             failed.append(
-                rows.filter(bad).select(["file", "frame", "site", "date", "status"]).to_pandas()
+                pd.DataFrame(
+                    {
+                        "file": rows["file"].to_pylist(),
+                        "frame": rows["frame"].to_pylist(),
+                        "site": site,
+                        "date": date,
+                        "status": rows["status"].to_pylist(),
+                    }
+                )
             )
-        good = batch.filter(ok)
         for ls in label_sets:
-            tally = scores[ls]
-            predicted = pc.index_in(good[f"{ls}_name"], value_set=pa.array(tally.classes))
+            chosen = numbers[ls] >= 0
+            if not chosen.any():
+                continue
             matrix = np.column_stack(
-                [good[c].to_numpy(zero_copy_only=False).astype(np.float64) for c in score_cols[ls]]
-            )
-            tally.add(pc.fill_null(predicted, -1).to_numpy(zero_copy_only=False), matrix, margin)
+                [batch[c].to_numpy(zero_copy_only=False) for c in score_cols[ls]]
+            ).astype(np.float64)
+            scores[ls].add(numbers[ls][chosen], matrix[chosen], margin)
     counts = (
-        pd.concat(groups, ignore_index=True)
-        .rename(columns={"count_all": "rows"})
+        pd.DataFrame(groups, columns=[*keys, "rows"])
         .groupby(keys, as_index=False, sort=True)["rows"]
         .sum()
-        if groups
-        else pd.DataFrame({k: [] for k in [*keys, "rows"]}).astype({"ok": bool, "rows": int})
+        .astype({"ok": bool})
     )
     failed_rows = (
         pd.concat(failed, ignore_index=True)

@@ -47,7 +47,9 @@ PROVENANCE = {
 }
 SECTIONS = ("summary", "model", "overview", "counts", "nights", "contact-sheet", "confidence")
 SITE_HOURS = 2000
-MAX_SECONDS = 10.0  # the 2,000 site-hour page, rendered (dataset read, figures, HTML)
+# The 2,000 site-hour page, rendered (dataset read, figures, HTML): CPU seconds of this
+# process, all threads (wall time on a shared 2-core machine says more about the neighbours).
+MAX_SECONDS = 10.0
 MAX_BYTES = 1_500_000  # ... and its size with placeholder pictures
 
 
@@ -225,7 +227,7 @@ def archive_run(tmp_path_factory):
         (root / "nights" / f"{day}.png").write_bytes(placeholder)
     for name in ("class_counts.png", "contact_sheet.png"):
         (root / name).write_bytes(placeholder)
-    started = time.perf_counter()
+    started = time.process_time()
     write_classify_report(
         root / "dataset",
         root / "report.html",
@@ -233,13 +235,13 @@ def archive_run(tmp_path_factory):
         counts_png=root / "class_counts.png",
         sheet_png=root / "contact_sheet.png",
     )
-    return root, failed, time.perf_counter() - started
+    return root, failed, time.process_time() - started
 
 
 def test_a_2000_site_hour_run_renders_fast_and_small(archive_run):
     root, failed, seconds = archive_run
     size = (root / "report.html").stat().st_size
-    assert seconds < MAX_SECONDS, f"{seconds:.1f} s"
+    assert seconds < MAX_SECONDS, f"{seconds:.1f} CPU s"
     assert size < MAX_BYTES, f"{size:,} bytes"
     assert_page_counts_equal_dataset(root / "report.html", root / "dataset")
     shown = page_table(root / "report.html", "failed-files")
