@@ -498,7 +498,7 @@ def _summary_html(tally: RunTally, files: pd.DataFrame) -> str:
         ("label sets", ", ".join(tally.label_sets)),
         ("dataset", str(tally.folder)),
     ]
-    return Table.of(["", ""], rows).html()
+    return Table.of(["what", "this run"], rows).html()
 
 
 def _compact(value: Any) -> str:
@@ -579,11 +579,17 @@ def _model_html(model: dict[str, Any] | None, provenance: dict[str, Any]) -> str
                 f'<div class="warning">The shards were not all classified alike: {len(runs)} '
                 "different settings above.</div>"
             )
-    if provenance.get("unrecorded") or not runs:
-        n = provenance.get("unrecorded", "all")
+    if not runs:
         parts.append(
-            f'<div class="warning">{n} shard(s) do not record their weights, precision and '
-            "conversion (written before shards recorded them); rerun them to have it here.</div>"
+            '<div class="warning">The dataset does not record how its shards were classified '
+            "(weights, precision in use, conversion): they were written before shards recorded "
+            "it. Rerun them to have it here.</div>"
+        )
+    elif provenance.get("unrecorded"):
+        parts.append(
+            f'<div class="warning">{provenance["unrecorded"]} of {provenance.get("shards")} '
+            "shards do not record how they were classified (written before shards recorded "
+            "it); rerun them to have it here.</div>"
         )
     return "\n".join(parts)
 

@@ -115,7 +115,7 @@ rule classify_report:
     conda:
         "../envs/classify.yaml"
     resources:
-        mem_mb=1000,  # counts per batch of rows, never all rows: ~0.5 GB at a station-year
+        mem_mb=1000,  # counts per batch of rows, never all rows: 0.34 GB at a station-year
         runtime=10,
     params:
         margin=config["classify"]["report_margin"],
