@@ -194,24 +194,55 @@ def run_demo_on_cluster(workdir: Path, profile: str) -> ClusterRun:
     )
 
 
+def run_classify_array(root: Path) -> tuple[Path, str]:
+    """`classify` of three site-hours of raw frames through profiles/slurm, with a model and
+    checkpoint written beforehand: the working directory and Snakemake's log."""
+    from oath.checkpoint import write_random_checkpoint
+
+    from .test_stream import CLASSIFY_RULES, archive, write_model
+
+    checkpoint = root / "ckpt" / "inception_v4"
+    write_random_checkpoint(checkpoint, seed=1804)
+    workdir, inbox = root / "work", root / "archive"
+    for site, hour in (("gill", 6), ("gill", 7), ("fsmi", 6)):
+        archive(inbox, site, hour, n_files=1)
+    write_model(checkpoint, workdir / "results" / "predictions" / "model.npz")
+    write_config(workdir, checkpoint=str(checkpoint), new_images=str(inbox))
+    # one thread a shard, so the test node's 2 CPUs run two array tasks side by side
+    done = run_snakemake(
+        workdir,
+        "slurm",
+        "classify",
+        *CLASSIFY_RULES,
+        "--slurm-no-account",
+        "--set-threads",
+        "classify_shard=1",
+    )
+    return workdir, done.stdout + done.stderr
+
+
 @dataclass
 class ClusterRuns:
     reference: Path  # the same demo run locally
     slurm: ClusterRun  # profiles/slurm
     generic: ClusterRun  # profiles/generic
+    classify: tuple[Path, str]  # run_classify_array's working directory and log
 
 
 @pytest.fixture(scope="session")
 def cluster_runs(slurm_cluster, tmp_path_factory, request) -> ClusterRuns:
-    """The tiny demo (tests/config.yaml: 36 images, 3 shards) through both cluster profiles at
-    once, and locally meanwhile: most of a cluster run is waiting for status polls, time the
-    other runs fill."""
-    slurm_dir, generic_dir = (tmp_path_factory.mktemp(n) for n in ("cluster-slurm", "generic"))
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    """The tiny demo (tests/config.yaml: 36 images, 3 shards) through both cluster profiles and
+    a classify job array, all at once, and the demo locally meanwhile: most of a cluster run
+    is waiting for status polls, time the other runs fill."""
+    slurm_dir, generic_dir, classify_dir = (
+        tmp_path_factory.mktemp(n) for n in ("cluster-slurm", "generic", "classify-array")
+    )
+    with ThreadPoolExecutor(max_workers=3) as pool:
         slurm = pool.submit(run_demo_on_cluster, slurm_dir, "slurm")
         generic = pool.submit(run_demo_on_cluster, generic_dir, "generic")
+        classify = pool.submit(run_classify_array, classify_dir)
         reference, _ = request.getfixturevalue("demo_run")
-        return ClusterRuns(reference, slurm.result(), generic.result())
+        return ClusterRuns(reference, slurm.result(), generic.result(), classify.result())
 
 
 def png_without_timestamps(data: bytes) -> bytes:
@@ -320,32 +351,11 @@ def test_failed_cluster_job_names_its_log_and_reruns_alone(slurm_cluster, cluste
     assert "make_demo_dataset" not in planned and "make_demo_checkpoint" not in planned
 
 
-def test_classify_shards_go_to_slurm_as_one_job_array(slurm_cluster, tmp_path):
+def test_classify_shards_go_to_slurm_as_one_job_array(slurm_cluster, cluster_runs):
     """Three site-hour shards: one array submission (tasks 1-3), then the gathering job."""
     import pandas as pd
 
-    from oath.checkpoint import write_random_checkpoint
-
-    from .test_stream import CLASSIFY_RULES, archive, write_model
-
-    checkpoint = tmp_path / "ckpt" / "inception_v4"
-    write_random_checkpoint(checkpoint, seed=1804)
-    workdir, inbox = tmp_path / "work", tmp_path / "archive"
-    for site, hour in (("gill", 6), ("gill", 7), ("fsmi", 6)):
-        archive(inbox, site, hour, n_files=1)
-    write_model(checkpoint, workdir / "results" / "predictions" / "model.npz")
-    write_config(workdir, checkpoint=str(checkpoint), new_images=str(inbox))
-    # one thread a shard, so the test node's 2 CPUs run two array tasks side by side
-    done = run_snakemake(
-        workdir,
-        "slurm",
-        "classify",
-        *CLASSIFY_RULES,
-        "--slurm-no-account",
-        "--set-threads",
-        "classify_shard=1",
-    )
-    log = done.stdout + done.stderr
+    workdir, log = cluster_runs.classify
     assert re.search(r"Submitted array job .* The individual task IDs are 1-3", log), log[-3000:]
     assert log.count("Submitted array job") == 1
     table = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv")
