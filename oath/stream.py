@@ -27,7 +27,6 @@ import logging
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,10 @@ import numpy as np
 import pandas as pd
 
 from oath.atomic import atomic_path
-from oath.checkpoint import checkpoint_sha256
 from oath.demo import encode_png
 from oath.device import DEVICE_ATTR
 from oath.featurefile import LOGITS, PRELOGITS, Features, write_features
-from oath.features import Network
+from oath.features import Network, open_hashing_checkpoint
 from oath.frames import archive_of, parse_archive_name
 from oath.inception_v4 import (
     PREPROCESSING,
@@ -345,21 +343,20 @@ def classify_shard(
     """
     started = time.perf_counter()
     fitted = load_model(model)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        sha = pool.submit(checkpoint_sha256, checkpoint)  # hashes while TensorFlow starts
-        with StreamingExtractor(
-            checkpoint,
-            batch_size=batch_size,
-            threads=threads,
-            precision=precision,
-            gpu_batch_size=gpu_batch_size,
-        ) as extractor:
-            check_model_weights(fitted, sha.result(), checkpoint)
-            extractor.keep_images = save_images
-            layer = model_layer(fitted)
-            records, layers = extractor.run(iter_frames(files, conversion), layer)
-            precision = extractor.precision_in_use or precision
-            device = extractor.device
+    with open_hashing_checkpoint(
+        StreamingExtractor,
+        checkpoint,
+        batch_size=batch_size,
+        threads=threads,
+        precision=precision,
+        gpu_batch_size=gpu_batch_size,
+    ) as (extractor, sha):
+        check_model_weights(fitted, sha.result(), checkpoint)
+        extractor.keep_images = save_images
+        layer = model_layer(fitted)
+        records, layers = extractor.run(iter_frames(files, conversion), layer)
+        precision = extractor.precision_in_use or precision
+        device = extractor.device
     table = predictions_table(fitted, records, layers[layer], layer)
     attrs = {
         "weights": weights,
