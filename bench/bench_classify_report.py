@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,8 @@ from oath.classify_report import write_classify_report
 root = sys.argv[1]
 write_classify_report(root + "/dataset", root + "/report.html", nights=root + "/nights",
                       counts_png=root + "/class_counts.png", sheet_png=root + "/contact_sheet.png")
-print(time.perf_counter() - started)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(time.perf_counter() - started, int(hwm) / 1024)
 """
 
 
@@ -94,8 +94,10 @@ def draw_pictures(root: Path) -> None:
 
 
 def render(root: Path) -> tuple[float, float, float]:
-    """(seconds in the process, wall seconds of the process, peak RSS in MiB) of one render."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """(seconds in the process, wall seconds of the process, peak RSS in MiB) of one render.
+
+    The peak is the process's own VmHWM: getrusage's maxrss of a child would count this
+    (large) process's memory at the fork."""
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", RENDER, str(root)],
@@ -105,8 +107,8 @@ def render(root: Path) -> tuple[float, float, float]:
         cwd=REPO,
     )
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return float(done.stdout.strip().splitlines()[-1]), wall, max(peak, before) / 1024
+    seconds, peak = done.stdout.strip().splitlines()[-1].split()
+    return float(seconds), wall, float(peak)
 
 
 def main() -> None:
