@@ -11,6 +11,7 @@
 #   results/ridge/{features}/{labels}/split_{split}.json   one ridge fit
 #   results/ridge/{features}/{labels}/alpha_sweep.json     CV accuracy per alpha
 #   results/report/report.html, summary.md, figures/       the report
+#   results/predictions/report.html                        the classify run's page
 #   results/calibration/calibration.json, conversion.yaml  raw frames against the images
 # Logs mirror outputs under logs/<rule>/, benchmarks under benchmarks/<rule>/.
 
@@ -45,6 +46,7 @@ localrules:
     calibrate,
     fetch_raw_frames,
     render_report,
+    classify_report,
 
 
 rule all:

@@ -17,10 +17,11 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import numpy as np
 
@@ -45,6 +46,7 @@ from oath.inception_v4 import (
 )
 
 log = logging.getLogger(__name__)
+NetworkT = TypeVar("NetworkT", bound="Network")
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -361,6 +363,19 @@ def extract_logits(
         return extractor.extract(image_paths, progress=progress)
 
 
+@contextmanager
+def open_hashing_checkpoint(
+    network: type[NetworkT], checkpoint: str | Path, **options: Any
+) -> Iterator[tuple[NetworkT, Future[str]]]:
+    """``network(checkpoint, **options)``, opened, with the checkpoint's SHA-256 to come: it is
+    hashed on a second thread while TensorFlow is imported and the graph is built (hashlib
+    releases the GIL, so this is nearly free on a machine with 2+ cores)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sha256 = pool.submit(checkpoint_sha256, checkpoint)
+        with network(checkpoint, **options) as opened:
+            yield opened, sha256
+
+
 def extract_shard(
     image_paths: Sequence[str | Path],
     checkpoint: str | Path,
@@ -386,21 +401,18 @@ def extract_shard(
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise ValueError(f"{out_path}: duplicate image file names in one shard: {duplicates}")
-    # Hash the checkpoint on a second thread while TensorFlow is imported and the graph is
-    # built: hashlib releases the GIL, so this is nearly free on a machine with 2+ cores.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        sha = pool.submit(checkpoint_sha256, checkpoint)
-        with InceptionV4Extractor(
-            checkpoint,
-            batch_size=batch_size,
-            threads=threads,
-            precision=precision,
-            gpu_batch_size=gpu_batch_size,
-        ) as extractor:
-            layers = extractor.extract_layers(image_paths, progress=progress)
-            # An empty shard runs nothing: it keeps the precision asked for (the merge does not
-            # compare the provenance of shards without rows).
-            precision = extractor.precision_in_use or precision
+    with open_hashing_checkpoint(
+        InceptionV4Extractor,
+        checkpoint,
+        batch_size=batch_size,
+        threads=threads,
+        precision=precision,
+        gpu_batch_size=gpu_batch_size,
+    ) as (extractor, sha):
+        layers = extractor.extract_layers(image_paths, progress=progress)
+        # An empty shard runs nothing: it keeps the precision asked for (the merge does not
+        # compare the provenance of shards without rows).
+        precision = extractor.precision_in_use or precision
     tf, _ = _tf_compat.load()
     attrs = {
         "weights": weights,

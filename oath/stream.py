@@ -12,17 +12,21 @@ of ``prepare_images`` + extraction; no file is written per frame unless asked fo
 
 A file that cannot be read (truncated, corrupt, another type) or a frame that cannot be converted
 becomes a row with status ``failed: <reason>``; the other frames are classified.
+
+Each shard's Parquet file records how its labels were made in its schema metadata under
+``oath.classify`` (JSON: weights, checkpoint and its SHA-256, the precision in use, device,
+preprocessing, conversion); :func:`shard_provenance` reads it back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +34,10 @@ import numpy as np
 import pandas as pd
 
 from oath.atomic import atomic_path
-from oath.checkpoint import checkpoint_sha256
 from oath.demo import encode_png
 from oath.device import DEVICE_ATTR
 from oath.featurefile import LOGITS, PRELOGITS, Features, write_features
-from oath.features import Network
+from oath.features import Network, open_hashing_checkpoint
 from oath.frames import archive_of, parse_archive_name
 from oath.inception_v4 import (
     PREPROCESSING,
@@ -57,6 +60,9 @@ from oath.themis import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Parquet schema metadata key of a shard's (and the gathered dataset's) provenance.
+PROVENANCE_KEY = b"oath.classify"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,6 +327,25 @@ def _write_extras(
     return pngs
 
 
+def write_parquet(table: pd.DataFrame, out: str | Path, provenance: Mapping[str, Any]) -> None:
+    """``table`` as Parquet ``out`` (atomically), ``provenance`` in its schema metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    metadata = {**(arrow.schema.metadata or {}), PROVENANCE_KEY: json.dumps(dict(provenance))}
+    with atomic_path(out, suffix=".parquet") as tmp:
+        pq.write_table(arrow.replace_schema_metadata(metadata), tmp)
+
+
+def shard_provenance(path: str | Path) -> dict[str, Any] | None:
+    """What :func:`classify_shard` recorded in ``path`` (None for a shard that records none)."""
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(PROVENANCE_KEY)
+    return json.loads(raw) if raw else None
+
+
 def classify_shard(
     files: Sequence[str | Path],
     checkpoint: str | Path,
@@ -348,21 +373,20 @@ def classify_shard(
     """
     started = time.perf_counter()
     fitted = load_model(model)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        sha = pool.submit(checkpoint_sha256, checkpoint)  # hashes while TensorFlow starts
-        with StreamingExtractor(
-            checkpoint,
-            batch_size=batch_size,
-            threads=threads,
-            precision=precision,
-            gpu_batch_size=gpu_batch_size,
-        ) as extractor:
-            check_model_weights(fitted, sha.result(), checkpoint)
-            extractor.keep_images = save_images
-            layer = model_layer(fitted)
-            records, layers = extractor.run(iter_frames(files, conversion), layer)
-            precision = extractor.precision_in_use or precision
-            device = extractor.device
+    with open_hashing_checkpoint(
+        StreamingExtractor,
+        checkpoint,
+        batch_size=batch_size,
+        threads=threads,
+        precision=precision,
+        gpu_batch_size=gpu_batch_size,
+    ) as (extractor, sha):
+        check_model_weights(fitted, sha.result(), checkpoint)
+        extractor.keep_images = save_images
+        layer = model_layer(fitted)
+        records, layers = extractor.run(iter_frames(files, conversion), layer)
+        precision = extractor.precision_in_use or precision
+        device = extractor.device
     table = predictions_table(fitted, records, layers[layer], layer)
     attrs = {
         "weights": weights,
@@ -380,8 +404,8 @@ def classify_shard(
         save_images=save_images,
         save_features=save_features,
     )
-    with atomic_path(out, suffix=".parquet") as tmp:
-        table.to_parquet(tmp, index=False)
+    provenance = {**attrs, "layer": layer, "conversion": dataclasses.asdict(conversion)}
+    write_parquet(table, out, provenance)
     n_ok = int((table["status"] == STATUS_OK).sum())
     elapsed = time.perf_counter() - started
     log.info(

@@ -10,6 +10,10 @@ gathers them into
   or time go to ``site=unknown`` / ``date=unknown``;
 * ``predictions.csv`` as the PNG path wrote it (timestamps as ISO 8601 text ending in ``Z``).
 
+The dataset's schema metadata (``oath.classify``, JSON) gathers what the shards recorded
+(:func:`run_provenance`): how many shards, and each distinct provenance (weights, checkpoint,
+precision in use, device, conversion) with its number of shards.
+
 :func:`plot_nights` draws, per UT date, a class timeline strip per site over 0-24 UT and the class
 counts of each site that night. :func:`contact_sheet_from_frames` makes the contact sheet from
 the few frames it shows, converting just those again (no per-frame PNGs needed).
@@ -17,11 +21,13 @@ the few frames it shows, converting just those again (no per-frame PNGs needed).
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -29,7 +35,7 @@ from oath.atomic import atomic_path
 from oath.data import LABEL_NAMES
 from oath.frames import parse_archive_name
 from oath.predict import contact_sheet, score_column
-from oath.stream import Conversion, iter_frames
+from oath.stream import PROVENANCE_KEY, Conversion, iter_frames, shard_provenance
 from oath.themis import STATUS_OK
 
 log = logging.getLogger(__name__)
@@ -54,8 +60,31 @@ def _partition_keys(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return site, date.fillna(from_name).fillna(UNKNOWN)
 
 
-def write_dataset(table: pd.DataFrame, folder: str | Path) -> None:
-    """Write ``table`` as a site/date-partitioned Parquet folder, replacing any old one whole."""
+def run_provenance(shards: Sequence[str | Path]) -> dict[str, Any]:
+    """The shards' recorded provenance: ``{"shards": n, "runs": [{"shards": k, ...}, ...],
+    "unrecorded": m}``, one entry per distinct provenance (a cluster whose nodes differ shows
+    more than one); ``unrecorded`` counts shards written before shards recorded it."""
+    runs: dict[str, int] = {}
+    unrecorded = 0
+    for path in shards:
+        found = shard_provenance(path)
+        if found is None:
+            unrecorded += 1
+        else:
+            key = json.dumps(found, sort_keys=True)
+            runs[key] = runs.get(key, 0) + 1
+    return {
+        "shards": len(shards),
+        "runs": [{"shards": n, **json.loads(key)} for key, n in runs.items()],
+        "unrecorded": unrecorded,
+    }
+
+
+def write_dataset(
+    table: pd.DataFrame, folder: str | Path, provenance: dict[str, Any] | None = None
+) -> None:
+    """Write ``table`` as a site/date-partitioned Parquet folder, replacing any old one whole;
+    ``provenance`` (see :func:`run_provenance`) goes into every file's schema metadata."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -63,10 +92,14 @@ def write_dataset(table: pd.DataFrame, folder: str | Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     out = table.drop(columns=["site"]).copy()
     out["site"], out["date"] = _partition_keys(table)
+    arrow = pa.Table.from_pandas(out, preserve_index=False)
+    if provenance is not None:
+        metadata = {**(arrow.schema.metadata or {}), PROVENANCE_KEY: json.dumps(provenance)}
+        arrow = arrow.replace_schema_metadata(metadata)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         ds.write_dataset(
-            pa.Table.from_pandas(out, preserve_index=False),
+            arrow,
             tmp / "data",
             format="parquet",
             partitioning=ds.partitioning(
@@ -93,7 +126,7 @@ def merge_predictions(
 ) -> pd.DataFrame:
     """Gather shard predictions into the partitioned ``dataset`` folder and ``csv``."""
     table = read_shards(shards)
-    write_dataset(table, dataset)
+    write_dataset(table, dataset, run_provenance(shards))
     with atomic_path(csv, suffix=".csv") as tmp:
         to_csv_table(table).to_csv(tmp, index=False)
     n_ok = int((table["status"] == STATUS_OK).sum())

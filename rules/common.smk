@@ -293,6 +293,7 @@ def get_classify_targets():
         "results/predictions/contact_sheet.png",
         "results/predictions/dataset",
         "results/predictions/nights",
+        "results/predictions/report.html",
     ]
 
 

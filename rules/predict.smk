@@ -1,7 +1,8 @@
 # Classify new all-sky images: a model fitted on the labelled data set; new files listed once
 # (results/predictions/inventory.parquet) and classified in stable shards keyed by site and UT
 # hour (classify.shard_unit), one streamed job per shard (raw file -> frames -> Inception-v4 ->
-# ridge, the same extraction code as training); then one dataset, one CSV and the pictures.
+# ridge, the same extraction code as training); then one dataset, one CSV and the pictures;
+# then the run's page, results/predictions/report.html (oath.classify_report).
 
 
 rule train_model:
@@ -91,3 +92,33 @@ rule classify_images:
         conversion=get_new_image_conversion(),
     script:
         "../scripts/classify_images.py"
+
+
+rule classify_report:
+    input:
+        dataset="results/predictions/dataset",
+        nights="results/predictions/nights",
+        counts="results/predictions/class_counts.png",
+        sheet="results/predictions/contact_sheet.png",
+        model="results/predictions/model.npz",
+    output:
+        html=report(
+            "results/predictions/report.html",
+            caption="../report/classify_report.rst",
+            category="Predictions",
+            labels={"item": "classify report"},
+        ),
+    log:
+        "logs/classify_report/report.log",
+    benchmark:
+        "benchmarks/classify_report/report.tsv"
+    conda:
+        "../envs/classify.yaml"
+    resources:
+        mem_mb=1000,  # counts per batch of rows, never all rows: 0.34 GB at a station-year
+        runtime=10,
+    params:
+        margin=config["classify"]["report_margin"],
+        nights=config["classify"]["report_nights"],
+    script:
+        "../scripts/classify_report.py"

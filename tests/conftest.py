@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,11 +17,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def session_dir(tmp_path_factory) -> Path:
+    """A folder of this test session that every pytest-xdist worker sees (each worker has its
+    own basetemp below it); the basetemp itself without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def graph_cache(tmp_path_factory) -> Path:
-    """The network graph cache of this test session (shared by its workflow runs too), so
-    tests neither read nor fill the user's ~/.cache/oath-pipeline."""
-    folder = tmp_path_factory.mktemp("graph_cache")
+    """The network graph cache of this test session (shared by its workflow runs and all
+    workers; the cache writes atomically), so tests neither read nor fill the user's
+    ~/.cache/oath-pipeline."""
+    folder = session_dir(tmp_path_factory) / "graph_cache"
+    folder.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_DIR_ENV, str(folder))
         yield folder
@@ -62,3 +73,23 @@ def convert_cli() -> str:
     if version is None or "ImageMagick" not in version.stdout:
         pytest.skip("ImageMagick's convert is not installed (apt-get install imagemagick)")
     return convert
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> tuple[Path, str]:
+    """The tiny demo of tests/config.yaml (36 images, 3 shards), run once per test session
+    as a user runs it (profiles/local on 2 cores): the working directory and the terminal's
+    text. The first worker to ask runs it (the others wait on the lock and reuse it). Tests
+    only read it; one that changes it works on a copy (shutil.copytree)."""
+    from .workflow import REPO, snakemake, write_config
+
+    shared = session_dir(tmp_path_factory)
+    workdir, terminal = shared / "demo-run", shared / "demo-run.terminal.txt"
+    with open(shared / "demo-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not terminal.exists():
+            workdir.mkdir(exist_ok=True)
+            write_config(workdir)
+            done = snakemake(workdir, "--profile", str(REPO / "profiles" / "local"), "--cores", "2")
+            terminal.write_text(done.stdout + done.stderr)
+    return workdir, terminal.read_text()

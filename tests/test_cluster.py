@@ -32,7 +32,7 @@ import pytest
 
 from oath.featurefile import read_features
 
-from .workflow import REPO, planned_jobs, planned_wildcards, write_config
+from .workflow import N_FITS, REPO, planned_jobs, planned_wildcards, write_config
 
 pytestmark = pytest.mark.cluster
 
@@ -181,8 +181,7 @@ class ClusterRun:
     seconds: float
 
 
-def run_demo_on_cluster(tmp_path_factory, name: str, profile: str) -> ClusterRun:
-    workdir = tmp_path_factory.mktemp(name)
+def run_demo_on_cluster(workdir: Path, profile: str) -> ClusterRun:
     write_config(workdir)
     dry = run_snakemake(workdir, profile, "-n", TARGET)
     start = time.monotonic()
@@ -195,25 +194,55 @@ def run_demo_on_cluster(tmp_path_factory, name: str, profile: str) -> ClusterRun
     )
 
 
+def run_classify_array(root: Path) -> tuple[Path, str]:
+    """`classify` of three site-hours of raw frames through profiles/slurm, with a model and
+    checkpoint written beforehand: the working directory and Snakemake's log."""
+    from oath.checkpoint import write_random_checkpoint
+
+    from .test_stream import CLASSIFY_RULES, archive, write_model
+
+    checkpoint = root / "ckpt" / "inception_v4"
+    write_random_checkpoint(checkpoint, seed=1804)
+    workdir, inbox = root / "work", root / "archive"
+    for site, hour in (("gill", 6), ("gill", 7), ("fsmi", 6)):
+        archive(inbox, site, hour, n_files=1)
+    write_model(checkpoint, workdir / "results" / "predictions" / "model.npz")
+    write_config(workdir, checkpoint=str(checkpoint), new_images=str(inbox))
+    # one thread a shard, so the test node's 2 CPUs run two array tasks side by side
+    done = run_snakemake(
+        workdir,
+        "slurm",
+        "classify",
+        *CLASSIFY_RULES,
+        "--slurm-no-account",
+        "--set-threads",
+        "classify_shard=1",
+    )
+    return workdir, done.stdout + done.stderr
+
+
+@dataclass
+class ClusterRuns:
+    reference: Path  # the same demo run locally
+    slurm: ClusterRun  # profiles/slurm
+    generic: ClusterRun  # profiles/generic
+    classify: tuple[Path, str]  # run_classify_array's working directory and log
+
+
 @pytest.fixture(scope="session")
-def local_reference(tmp_path_factory):
-    """The tiny demo (tests/config.yaml: 36 images, 3 shards) run locally, once, in the
-    background: most of a cluster run is waiting for status polls, time the local run fills.
-    A future of its working directory."""
-    workdir = tmp_path_factory.mktemp("cluster-local-reference")
-    write_config(workdir)
-
-    def run_locally() -> Path:
-        run_snakemake(workdir, "local", "--cores", "2", TARGET)
-        return workdir
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(run_locally)
-
-
-@pytest.fixture(scope="session")
-def slurm_run(local_reference, slurm_cluster, tmp_path_factory) -> ClusterRun:
-    return run_demo_on_cluster(tmp_path_factory, "cluster-slurm", "slurm")
+def cluster_runs(slurm_cluster, tmp_path_factory, request) -> ClusterRuns:
+    """The tiny demo (tests/config.yaml: 36 images, 3 shards) through both cluster profiles and
+    a classify job array, all at once, and the demo locally meanwhile: most of a cluster run
+    is waiting for status polls, time the other runs fill."""
+    slurm_dir, generic_dir, classify_dir = (
+        tmp_path_factory.mktemp(n) for n in ("cluster-slurm", "generic", "classify-array")
+    )
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        slurm = pool.submit(run_demo_on_cluster, slurm_dir, "slurm")
+        generic = pool.submit(run_demo_on_cluster, generic_dir, "generic")
+        classify = pool.submit(run_classify_array, classify_dir)
+        reference, _ = request.getfixturevalue("demo_run")
+        return ClusterRuns(reference, slurm.result(), generic.result(), classify.result())
 
 
 def png_without_timestamps(data: bytes) -> bytes:
@@ -249,7 +278,7 @@ def assert_same_results(reference: Path, workdir: Path) -> None:
     ref_fits = sorted((reference / "results" / "ridge").glob("*/*/split_*.json"))
     fits = sorted((workdir / "results" / "ridge").glob("*/*/split_*.json"))
     assert [p.relative_to(workdir) for p in fits] == [p.relative_to(reference) for p in ref_fits]
-    assert len(fits) == 10  # 2 label sets x 5 splits
+    assert len(fits) == N_FITS  # label sets x splits
     for ours, theirs in zip(fits, ref_fits, strict=True):
         accuracy = json.loads(ours.read_text())["accuracy"]
         assert accuracy == json.loads(theirs.read_text())["accuracy"], ours
@@ -263,10 +292,9 @@ def assert_run_by_slurm(cluster: Cluster, job_ids: list[str], planned: int) -> N
     assert {job: finished.get(job) for job in job_ids} == dict.fromkeys(job_ids, "COMPLETED")
 
 
-def test_slurm_profile_matches_local_run_in_few_submissions(
-    slurm_cluster, slurm_run, local_reference
-):
-    assert_same_results(local_reference.result(), slurm_run.workdir)
+def test_slurm_profile_matches_local_run_in_few_submissions(slurm_cluster, cluster_runs):
+    slurm_run = cluster_runs.slurm
+    assert_same_results(cluster_runs.reference, slurm_run.workdir)
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", slurm_run.log)
     assert_run_by_slurm(slurm_cluster, job_ids, slurm_run.planned_submissions)
     slurm_logs = {p.stem for p in (slurm_run.workdir / "logs" / "slurm").rglob("*.log")}
@@ -277,9 +305,9 @@ def test_slurm_profile_matches_local_run_in_few_submissions(
     print(f"profiles/slurm: {TARGET} in {slurm_run.seconds:.0f} s, {len(job_ids)} submissions")
 
 
-def test_generic_profile_matches_local_run(slurm_cluster, local_reference, tmp_path_factory):
-    run = run_demo_on_cluster(tmp_path_factory, "cluster-generic", "generic")
-    assert_same_results(local_reference.result(), run.workdir)
+def test_generic_profile_matches_local_run(slurm_cluster, cluster_runs):
+    run = cluster_runs.generic
+    assert_same_results(cluster_runs.reference, run.workdir)
     job_ids = re.findall(r"Submitted (?:group )?job \S+ with external jobid '(\d+)'", run.log)
     assert_run_by_slurm(slurm_cluster, job_ids, run.planned_submissions)
     for job in job_ids:
@@ -293,9 +321,9 @@ def is_shard_work_planned(planned: dict[str, int]) -> bool:
     return any(rule.startswith(("rotate_shard", "extract_shard", "make_demo")) for rule in planned)
 
 
-def test_failed_cluster_job_names_its_log_and_reruns_alone(slurm_cluster, slurm_run, tmp_path):
+def test_failed_cluster_job_names_its_log_and_reruns_alone(slurm_cluster, cluster_runs, tmp_path):
     workdir = tmp_path / "run"
-    shutil.copytree(slurm_run.workdir, workdir, symlinks=True)
+    shutil.copytree(cluster_runs.slurm.workdir, workdir, symlinks=True)
     assert not is_shard_work_planned(planned_jobs(workdir, TARGET))
     source = next(workdir.glob("resources/demo/*/images/cropped_scaled/00020.png"))
     good_image = source.read_bytes()
@@ -323,23 +351,11 @@ def test_failed_cluster_job_names_its_log_and_reruns_alone(slurm_cluster, slurm_
     assert "make_demo_dataset" not in planned and "make_demo_checkpoint" not in planned
 
 
-def test_classify_shards_go_to_slurm_as_one_job_array(slurm_cluster, tmp_path):
+def test_classify_shards_go_to_slurm_as_one_job_array(slurm_cluster, cluster_runs):
     """Three site-hour shards: one array submission (tasks 1-3), then the gathering job."""
     import pandas as pd
 
-    from oath.checkpoint import write_random_checkpoint
-
-    from .test_stream import CLASSIFY_RULES, archive, write_model
-
-    checkpoint = tmp_path / "ckpt" / "inception_v4"
-    write_random_checkpoint(checkpoint, seed=1804)
-    workdir, inbox = tmp_path / "work", tmp_path / "archive"
-    for site, hour in (("gill", 6), ("gill", 7), ("fsmi", 6)):
-        archive(inbox, site, hour, n_files=1)
-    write_model(checkpoint, workdir / "results" / "predictions" / "model.npz")
-    write_config(workdir, checkpoint=str(checkpoint), new_images=str(inbox))
-    done = run_snakemake(workdir, "slurm", "classify", *CLASSIFY_RULES, "--slurm-no-account")
-    log = done.stdout + done.stderr
+    workdir, log = cluster_runs.classify
     assert re.search(r"Submitted array job .* The individual task IDs are 1-3", log), log[-3000:]
     assert log.count("Submitted array job") == 1
     table = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv")

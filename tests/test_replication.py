@@ -18,7 +18,7 @@ from oath.data import load_classifications, rotated_name
 from oath.demo import write_demo_dataset
 from oath.featurefile import Features, write_features
 
-from .workflow import planned_jobs, snakemake, write_config
+from .workflow import N_FITS, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_dry_run_lists_download_rotation_extraction_fits_and_report(tmp_path, se
     jobs = planned_jobs(tmp_path)
     assert jobs["download_archive"] == 1 and jobs["unpack_oath"] == 1
     assert jobs["rotate_shard"] == 3 and jobs["extract_shard"] == 3
-    assert jobs["fit_ridge"] == 20  # ours and the published features, 2 label sets x 5 splits
+    assert jobs["fit_ridge"] == 2 * N_FITS  # ours and the published features
     assert jobs["compare_features"] == 1 and jobs["render_report"] == 1
 
 

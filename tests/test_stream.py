@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,20 @@ from oath.stream import Conversion, classify_shard
 from oath.stream0 import archive_path, synthetic_frames, write_stream0, write_synthetic_hour
 from oath.themis import prepare_images
 from oath.themis_cdf import write_synthetic_asf_cdf
+from tests.browser import load_page
 from tests.workflow import planned_jobs, snakemake, write_config
 
 pytest.importorskip("pyucalgarysrs")
 
 NIGHT = dt.datetime(2014, 3, 10)
 ANGLES = {"gill": 12.5}  # gill frames are rotated, fsmi frames are not
-CLASSIFY_RULES = ("--allowed-rules", "classify_shard", "classify_images", "classify")
+CLASSIFY_RULES = (
+    "--allowed-rules",
+    "classify_shard",
+    "classify_images",
+    "classify_report",
+    "classify",
+)
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +244,18 @@ def test_classify_workflow_shards_resume_and_grow(tmp_path, checkpoint, model):
     )
     assert shards == ["fsmi/2014-03-10T07.parquet", "gill/2014-03-10T06.parquet"]
     assert planned_jobs(workdir, "classify", *CLASSIFY_RULES) == {}
+
+    # The run's page names the corrupt file and how the shards were classified; it opens in a
+    # browser with every picture; Snakemake's own report of the classify target builds too.
+    page = load_page(out / "report.html")
+    assert page.missing_images == [] and page.images >= 5
+    assert str(files[-1]) in page.text and "Failed files (1)" in page.text
+    assert '"gill": 12.5' in page.text and "float32" in page.text
+    snakemake(workdir, "classify", *CLASSIFY_RULES, "--report", "classify_report.zip")
+    with zipfile.ZipFile(workdir / "classify_report.zip") as bundle:
+        names = bundle.namelist()
+    for item in ("report.html", "class_counts.png", "contact_sheet.png"):
+        assert any(name.endswith(item) for name in names), (item, names)
 
     archive(inbox, "gill", 8, n_files=1, seed=3)  # a new hour: one new shard
     write_stream0(

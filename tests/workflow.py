@@ -12,8 +12,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+def e2e_config() -> dict:
+    """tests/config.yaml, the end-to-end runs' configuration."""
+    return yaml.safe_load((REPO / "tests" / "config.yaml").read_text())
+
+
+# ridge fits of one feature file: one job per label set and split
+N_FITS = len(e2e_config()["labels"]) * e2e_config()["ridge"]["n_splits"]
+
+
 def write_config(workdir: Path, **overrides) -> None:
-    config = yaml.safe_load((REPO / "tests" / "config.yaml").read_text())
+    config = e2e_config()
     config.update(overrides)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
@@ -28,8 +37,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
             str(REPO / "Snakefile"),
             "-d",
             str(workdir),
-            "--cores",
-            "2",
+            *([] if "--cores" in args else ["--cores", "2"]),
             *args,
         ],
         capture_output=True,
