@@ -17,6 +17,27 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test files with SLURM runs first, then those with workflow runs (the ones that wait
+    for the shared demo run last among them), then the rest, each group in collection order:
+    pytest-xdist hands out whole files in this order, so the long ones start at once and the
+    short ones fill the other worker, instead of one long file running alone at the end."""
+
+    def weight(item: pytest.Item) -> int:
+        same_file = items_of_file[item.path]
+        marks = {m.name for i in same_file for m in i.iter_markers()}
+        if "cluster" in marks:
+            return 0
+        if "e2e" in marks:
+            return 2 if any("demo_run" in i.fixturenames for i in same_file) else 1
+        return 3
+
+    items_of_file: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        items_of_file.setdefault(item.path, []).append(item)
+    items.sort(key=weight)  # stable: collection order within a group
+
+
 def session_dir(tmp_path_factory) -> Path:
     """A folder of this test session that every pytest-xdist worker sees (each worker has its
     own basetemp below it); the basetemp itself without xdist."""

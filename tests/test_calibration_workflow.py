@@ -1,13 +1,15 @@
 """`snakemake calibrate` end to end on a tiny demo: the files it promises, the report section
 (opened in headless chromium), the terminal's summary line, and a data set it cannot serve.
 
-About 5 minutes on 2 cores (the demo's whole run: extraction, ridge fits, report), so apart
-from tests/test_calibration.py, which stays under a minute.
+It calibrates a copy of the session's finished demo run (tests/config.yaml), so only the
+calibration and the report run here; apart from tests/test_calibration.py, which stays under a
+minute.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +22,16 @@ from oath.config import validate_config
 from oath.demo import demo_conversion
 from oath.themis import name_stem, read_gray8
 from tests.browser import load_page
-from tests.workflow import snakemake, write_config
+from tests.workflow import e2e_config, snakemake, write_config
 
-DEMO = {"n_images": 24, "seed": 11, "image_size": 64}
+pytestmark = pytest.mark.e2e
+DEMO = e2e_config()["demo"]
 
 
 @pytest.fixture(scope="module")
-def calibrated(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("calibrate")
-    write_config(workdir, demo=DEMO)
+def calibrated(demo_run, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("calibrate") / "run"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)  # time stamps kept: nothing stale
     done = snakemake(workdir, "calibrate")
     return workdir, done.stdout + done.stderr
 
@@ -38,7 +41,7 @@ def test_calibrate_writes_the_conversion_and_the_agreement(calibrated):
     out = workdir / "results" / "calibration"
     result = json.loads((out / "calibration.json").read_text())
     fitted = [s for s, e in result["sites"].items() if e["conversion"]]
-    assert fitted and result["matched"] == 24 and result["unmatched"] == []
+    assert fitted and result["matched"] == DEMO["n_images"] and result["unmatched"] == []
     secret = demo_conversion(DEMO["image_size"])
     for site in fitted:
         entry = result["sites"][site]
@@ -55,7 +58,7 @@ def test_calibrate_writes_the_conversion_and_the_agreement(calibrated):
     conversion = yaml.safe_load((out / "conversion.yaml").read_text())
     validate_config(conversion)  # what --configfile gives classify
     assert conversion["classify"]["orientation_per_site"].get("gill", "none") == "flip_rows"
-    assert "oath: calibrate: 24 image(s) matched" in terminal
+    assert f"oath: calibrate: {DEMO['n_images']} image(s) matched" in terminal
 
 
 def test_the_report_shows_the_calibration(calibrated):
@@ -100,7 +103,7 @@ def test_classify_with_the_fitted_conversion_remakes_the_oath_images(calibrated)
         "--config",
         f"new_images={listing}",
     )
-    images = workdir / "resources" / "demo" / "n24_seed11_px64" / "images" / "cropped_scaled"
+    images = next((workdir / "resources" / "demo").iterdir()) / "images" / "cropped_scaled"
     saved = {p.name: p for p in (workdir / "results" / "predictions" / "shards").rglob("*.png")}
     for row in chosen:
         name = f"{name_stem(row['file'])}_f{int(row['frame']):02d}.png"
