@@ -404,7 +404,7 @@ def classify_shard(
         save_images=save_images,
         save_features=save_features,
     )
-    provenance = {**attrs, "layer": layer, "conversion": dataclasses.asdict(conversion)}
+    provenance = {**attrs, "layer": layer, "conversion": conversion.to_config()}
     write_parquet(table, out, provenance)
     n_ok = int((table["status"] == STATUS_OK).sum())
     elapsed = time.perf_counter() - started

@@ -250,7 +250,8 @@ def test_classify_workflow_shards_resume_and_grow(tmp_path, checkpoint, model):
     page = load_page(out / "report.html")
     assert page.missing_images == [] and page.images >= 5
     assert str(files[-1]) in page.text and "Failed files (1)" in page.text
-    assert '"gill": 12.5' in page.text and "float32" in page.text
+    # the conversion in the config keys a user passes back to classify
+    assert '"angle_per_site": {"gill": 12.5}' in page.text and "float32" in page.text
     snakemake(workdir, "classify", *CLASSIFY_RULES, "--report", "classify_report.zip")
     with zipfile.ZipFile(workdir / "classify_report.zip") as bundle:
         names = bundle.namelist()
