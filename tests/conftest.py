@@ -96,21 +96,46 @@ def convert_cli() -> str:
     return convert
 
 
+def build_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` run once per test session for every pytest-xdist worker: the first
+    worker to ask builds under the session folder (the others wait on its lock), the folder
+    is marked finished last, so a session that failed half-way builds again."""
+    shared = session_dir(tmp_path_factory)
+    folder, finished = shared / name, shared / f"{name}.finished"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not finished.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            finished.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory) -> Path:
+    """The random-weight Inception-v4 checkpoint of the default seed (1804: the demo's, and
+    the parity fixture's values), written once per session: its V2 prefix. Tests only read it."""
+    from oath.checkpoint import write_random_checkpoint
+
+    folder = build_once(
+        tmp_path_factory, "random-checkpoint", lambda f: write_random_checkpoint(f / "inception_v4")
+    )
+    return folder / "inception_v4"
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> tuple[Path, str]:
-    """The tiny demo of tests/config.yaml (36 images, 3 shards), run once per test session
+    """The tiny demo of tests/config.yaml (36 images, 2 shards), run once per test session
     as a user runs it (profiles/local on 2 cores): the working directory and the terminal's
-    text. The first worker to ask runs it (the others wait on the lock and reuse it). Tests
-    only read it; one that changes it works on a copy (shutil.copytree)."""
+    text. The first worker to ask runs it (the others wait and reuse it). Tests only read it;
+    one that changes it works on a copy (shutil.copytree)."""
     from .workflow import REPO, snakemake, write_config
 
-    shared = session_dir(tmp_path_factory)
-    workdir, terminal = shared / "demo-run", shared / "demo-run.terminal.txt"
-    with open(shared / "demo-run.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not terminal.exists():
-            workdir.mkdir(exist_ok=True)
-            write_config(workdir)
-            done = snakemake(workdir, "--profile", str(REPO / "profiles" / "local"), "--cores", "2")
-            terminal.write_text(done.stdout + done.stderr)
-    return workdir, terminal.read_text()
+    def run(workdir: Path) -> None:
+        write_config(workdir)
+        done = snakemake(workdir, "--profile", str(REPO / "profiles" / "local"), "--cores", "2")
+        (workdir.parent / "demo-run.terminal.txt").write_text(done.stdout + done.stderr)
+
+    workdir = build_once(tmp_path_factory, "demo-run", run)
+    return workdir, (workdir.parent / "demo-run.terminal.txt").read_text()

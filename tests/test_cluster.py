@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,15 @@ import pytest
 
 from oath.featurefile import read_features
 
-from .workflow import N_FITS, REPO, planned_jobs, planned_wildcards, write_config
+from .workflow import (
+    N_FITS,
+    REPO,
+    RIDGE_ONLY,
+    place_demo_checkpoint,
+    planned_jobs,
+    planned_wildcards,
+    write_config,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -181,8 +189,9 @@ class ClusterRun:
     seconds: float
 
 
-def run_demo_on_cluster(workdir: Path, profile: str) -> ClusterRun:
-    write_config(workdir)
+def run_demo_on_cluster(workdir: Path, profile: str, checkpoint: Path) -> ClusterRun:
+    write_config(workdir, **RIDGE_ONLY)  # the comparison's classifiers are not what runs differ in
+    place_demo_checkpoint(workdir, checkpoint)
     dry = run_snakemake(workdir, profile, "-n", TARGET)
     start = time.monotonic()
     done = run_snakemake(workdir, profile, TARGET)
@@ -194,21 +203,17 @@ def run_demo_on_cluster(workdir: Path, profile: str) -> ClusterRun:
     )
 
 
-def run_classify_array(root: Path) -> tuple[Path, str]:
-    """`classify` of three site-hours of raw frames through profiles/slurm, with a model and
-    checkpoint written beforehand: the working directory and Snakemake's log."""
-    from oath.checkpoint import write_random_checkpoint
-
+def run_classify_array(root: Path, checkpoint: Path) -> tuple[Path, str]:
+    """`classify` of two site-hours of raw frames through profiles/slurm, with a model
+    written beforehand: the working directory and Snakemake's log."""
     from .test_stream import CLASSIFY_RULES, archive, write_model
 
-    checkpoint = root / "ckpt" / "inception_v4"
-    write_random_checkpoint(checkpoint, seed=1804)
     workdir, inbox = root / "work", root / "archive"
-    for site, hour in (("gill", 6), ("gill", 7), ("fsmi", 6)):
+    for site, hour in (("gill", 6), ("fsmi", 6)):
         archive(inbox, site, hour, n_files=1)
     write_model(checkpoint, workdir / "results" / "predictions" / "model.npz")
     write_config(workdir, checkpoint=str(checkpoint), new_images=str(inbox))
-    # one thread a shard, so the test node's 2 CPUs run two array tasks side by side
+    # one thread a shard, so the array's tasks run side by side on the test node
     done = run_snakemake(
         workdir,
         "slurm",
@@ -222,27 +227,67 @@ def run_classify_array(root: Path) -> tuple[Path, str]:
 
 
 @dataclass
+class FailedClusterRun:
+    """A copy of the finished profiles/slurm run with one source image made unreadable, run
+    again through SLURM (it fails), then the image mended: what a test needs to judge it."""
+
+    plan_before: dict[str, int]  # snakemake -n on the finished copy
+    failed: subprocess.CompletedProcess  # the run with the bad image
+    untouched: dict[Path, bool]  # other shards' outputs: same bytes after the failed run?
+    plan_after: dict[str, int]  # snakemake -n once the image is mended
+    rotations_after: list[str]  # the rotate_shard wildcards of that plan
+
+
+def run_failed_job(slurm_run: Future, workdir: Path) -> FailedClusterRun:
+    shutil.copytree(slurm_run.result().workdir, workdir, symlinks=True)
+    plan_before = planned_jobs(workdir, TARGET)
+    source = next(workdir.glob("resources/demo/*/images/cropped_scaled/00020.png"))
+    good_image = source.read_bytes()
+    # Shard 00000-00019 (rotated images, features if extracted) must survive.
+    results = workdir / "results"
+    kept = [*results.glob("rotated/0000*.png"), *results.glob("features/shards/*.h5")]
+    before = {p: p.read_bytes() for p in kept if "00020-00039" not in p.name}
+    source.write_bytes(b"this is not a PNG\n" * 64)
+    failed = run_snakemake(workdir, "slurm", TARGET, check=False)
+    untouched = {path: path.read_bytes() == data for path, data in before.items()}
+    source.write_bytes(good_image)
+    return FailedClusterRun(
+        plan_before,
+        failed,
+        untouched,
+        planned_jobs(workdir, TARGET),
+        planned_wildcards(workdir, "rotate_shard", TARGET),
+    )
+
+
+@dataclass
 class ClusterRuns:
     reference: Path  # the same demo run locally
     slurm: ClusterRun  # profiles/slurm
     generic: ClusterRun  # profiles/generic
     classify: tuple[Path, str]  # run_classify_array's working directory and log
+    failed: FailedClusterRun  # a copy of the slurm run with a bad image, run again
 
 
 @pytest.fixture(scope="session")
-def cluster_runs(slurm_cluster, tmp_path_factory, request) -> ClusterRuns:
-    """The tiny demo (tests/config.yaml: 36 images, 3 shards) through both cluster profiles and
-    a classify job array, all at once, and the demo locally meanwhile: most of a cluster run
-    is waiting for status polls, time the other runs fill."""
-    slurm_dir, generic_dir, classify_dir = (
-        tmp_path_factory.mktemp(n) for n in ("cluster-slurm", "generic", "classify-array")
+def cluster_runs(slurm_cluster, random_checkpoint, tmp_path_factory, request) -> ClusterRuns:
+    """The tiny demo (tests/config.yaml: 36 images, 2 shards) through both cluster profiles and
+    a classify job array, all at once, and the demo locally meanwhile; once the slurm run is
+    done, a copy of it with a bad image: most of a cluster run is waiting for status polls,
+    time the other runs fill."""
+    slurm_dir, generic_dir, classify_dir, failed_dir = (
+        tmp_path_factory.mktemp(n)
+        for n in ("cluster-slurm", "generic", "classify-array", "failed-job")
     )
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        slurm = pool.submit(run_demo_on_cluster, slurm_dir, "slurm")
-        generic = pool.submit(run_demo_on_cluster, generic_dir, "generic")
-        classify = pool.submit(run_classify_array, classify_dir)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        slurm = pool.submit(run_demo_on_cluster, slurm_dir, "slurm", random_checkpoint)
+        generic = pool.submit(run_demo_on_cluster, generic_dir, "generic", random_checkpoint)
+        classify = pool.submit(run_classify_array, classify_dir, random_checkpoint)
+        failed = pool.submit(run_failed_job, slurm, failed_dir / "run")
         reference, _ = request.getfixturevalue("demo_run")
-        return ClusterRuns(reference, slurm.result(), generic.result(), classify.result())
+        return ClusterRuns(
+            reference, slurm.result(), generic.result(), classify.result(), failed.result()
+        )
 
 
 def png_without_timestamps(data: bytes) -> bytes:
@@ -299,7 +344,7 @@ def test_slurm_profile_matches_local_run_in_few_submissions(slurm_cluster, clust
     assert_run_by_slurm(slurm_cluster, job_ids, slurm_run.planned_submissions)
     slurm_logs = {p.stem for p in (slurm_run.workdir / "logs" / "slurm").rglob("*.log")}
     assert set(job_ids) <= slurm_logs
-    # The rotations (and extractions) of all 3 shards went in one submission: group "shard".
+    # The rotations (and extractions) of both shards went in one submission: group "shard".
     (group_log,) = (slurm_run.workdir / "logs" / "slurm").glob("group_shard_*/*.log")
     assert "rotate_shard" in group_log.parent.name  # the group's rules, sorted, in its name
     print(f"profiles/slurm: {TARGET} in {slurm_run.seconds:.0f} s, {len(job_ids)} submissions")
@@ -321,42 +366,32 @@ def is_shard_work_planned(planned: dict[str, int]) -> bool:
     return any(rule.startswith(("rotate_shard", "extract_shard", "make_demo")) for rule in planned)
 
 
-def test_failed_cluster_job_names_its_log_and_reruns_alone(slurm_cluster, cluster_runs, tmp_path):
-    workdir = tmp_path / "run"
-    shutil.copytree(cluster_runs.slurm.workdir, workdir, symlinks=True)
-    assert not is_shard_work_planned(planned_jobs(workdir, TARGET))
-    source = next(workdir.glob("resources/demo/*/images/cropped_scaled/00020.png"))
-    good_image = source.read_bytes()
-    # Shards 00000-00015 and 00032-00047 (rotated images, features if extracted) must survive.
-    results = workdir / "results"
-    kept = [*results.glob("rotated/0000*.png"), *results.glob("features/shards/*.h5")]
-    untouched = {p: p.read_bytes() for p in kept if "00016-00031" not in p.name}
-    source.write_bytes(b"this is not a PNG\n" * 64)
-
-    failed = run_snakemake(workdir, "slurm", TARGET, check=False)
-    text = failed.stdout + failed.stderr
-    assert failed.returncode != 0, text[-3000:]
-    assert "logs/rotate_shard/00016-00031.log" in text, text[-3000:]  # the rule's own log
+def test_failed_cluster_job_names_its_log_and_reruns_alone(slurm_cluster, cluster_runs):
+    run = cluster_runs.failed
+    assert not is_shard_work_planned(run.plan_before)  # the copy of a finished run is complete
+    text = run.failed.stdout + run.failed.stderr
+    assert run.failed.returncode != 0, text[-3000:]
+    assert "logs/rotate_shard/00020-00039.log" in text, text[-3000:]  # the rule's own log
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", text)
     assert len(job_ids) == 1  # only the stale shard's group was submitted
     assert f"/{job_ids[0]}.log" in text  # ... and SLURM's log of it
     assert slurm_cluster.finished_jobs()[job_ids[0]] == "FAILED"
-    assert all(path.read_bytes() == data for path, data in untouched.items())
+    assert run.untouched and all(run.untouched.values())  # the other shards' outputs kept
 
-    source.write_bytes(good_image)
-    planned = planned_jobs(workdir, TARGET)
-    assert planned.get("rotate_shard") == 1
-    assert planned_wildcards(workdir, "rotate_shard", TARGET) == ["shard=00016-00031"]
-    assert planned.get("extract_shard", 0) == (0 if TARGET == "rotate" else 1)
-    assert "make_demo_dataset" not in planned and "make_demo_checkpoint" not in planned
+    # the image mended: only its shard is to be redone
+    assert run.plan_after.get("rotate_shard") == 1
+    assert run.rotations_after == ["shard=00020-00039"]
+    assert run.plan_after.get("extract_shard", 0) == (0 if TARGET == "rotate" else 1)
+    assert "make_demo_dataset" not in run.plan_after
+    assert "make_demo_checkpoint" not in run.plan_after
 
 
 def test_classify_shards_go_to_slurm_as_one_job_array(slurm_cluster, cluster_runs):
-    """Three site-hour shards: one array submission (tasks 1-3), then the gathering job."""
+    """Two site-hour shards: one array submission (tasks 1-2), then the gathering job."""
     import pandas as pd
 
     workdir, log = cluster_runs.classify
-    assert re.search(r"Submitted array job .* The individual task IDs are 1-3", log), log[-3000:]
+    assert re.search(r"Submitted array job .* The individual task IDs are 1-2", log), log[-3000:]
     assert log.count("Submitted array job") == 1
     table = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv")
-    assert len(table) == 6 and (table["status"] == "ok").all()
+    assert len(table) == 4 and (table["status"] == "ok").all()

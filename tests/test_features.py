@@ -114,10 +114,8 @@ def fixture_checkpoint(fixture_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_checkpoint(tmp_path_factory) -> Path:
-    prefix = tmp_path_factory.mktemp("demo_ckpt") / "inception_v4"
-    write_random_checkpoint(prefix)  # the default seed: the fixture's, so the two must agree
-    return prefix
+def demo_checkpoint(random_checkpoint) -> Path:
+    return random_checkpoint  # the default seed: the fixture's, so the two must agree
 
 
 @pytest.fixture(scope="session")

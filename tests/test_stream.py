@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oath.checkpoint import checkpoint_sha256, write_random_checkpoint
+from oath.checkpoint import checkpoint_sha256
 from oath.data import LABEL_NAMES
 from oath.featurefile import PRELOGITS, read_features
 from oath.features import extract_logits
@@ -39,10 +39,8 @@ CLASSIFY_RULES = (
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    prefix = tmp_path_factory.mktemp("stream_ckpt") / "inception_v4"
-    write_random_checkpoint(prefix, seed=1804)
-    return prefix
+def checkpoint(random_checkpoint) -> Path:
+    return random_checkpoint
 
 
 def write_model(checkpoint: Path, path: Path, layer: str = "Logits") -> Path:

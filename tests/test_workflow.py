@@ -16,7 +16,15 @@ from oath.demo import encode_png, write_demo_dataset
 from oath.featurefile import read_features
 
 from .browser import load_page
-from .workflow import N_FITS, planned_jobs, planned_wildcards, snakemake, write_config
+from .workflow import (
+    N_FITS,
+    RIDGE_ONLY,
+    place_demo_checkpoint,
+    planned_jobs,
+    planned_wildcards,
+    snakemake,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 DEMO_CHECKPOINT = "resources/checkpoints/demo_seed1804/inception_v4.ckpt"
@@ -66,21 +74,22 @@ def test_second_run_has_nothing_to_do(demo_run):
 
 
 @pytest.fixture(scope="module")
-def folder_run(tmp_path_factory):
+def folder_run(tmp_path_factory, random_checkpoint):
     """The same images as a user's OATH-layout folder (not drawn by the workflow), run once."""
     root = tmp_path_factory.mktemp("folder")
     dataset = root / "oath"
     write_demo_dataset(dataset, n_images=36, seed=11, image_size=64)
     workdir = root / "run"
     workdir.mkdir()
-    write_config(workdir, dataset=str(dataset), checkpoint="random")
+    write_config(workdir, dataset=str(dataset), checkpoint="random", **RIDGE_ONLY)
+    place_demo_checkpoint(workdir, random_checkpoint)
     snakemake(workdir)
     return workdir, dataset
 
 
 def expect_one_shard_downstream(jobs):
     assert jobs.pop("rotate_shard") == 1
-    assert jobs.pop("extract_shard") == 1  # the one shard holding the image, of three
+    assert jobs.pop("extract_shard") == 1  # the one shard holding the image, of two
     assert jobs.pop("merge_features") == 1
     assert jobs.pop("render_report") == 1 and jobs.pop("all") == 1
     assert jobs.pop("fit_ridge") == N_FITS and jobs.pop("sweep_alpha") == 2
@@ -90,14 +99,17 @@ def expect_one_shard_downstream(jobs):
 def test_one_changed_image_reruns_only_its_shard_downstream(folder_run):
     workdir, dataset = folder_run
     assert planned_jobs(workdir) == {}
-    (dataset / "images" / "cropped_scaled" / "00020.png").write_bytes(
-        encode_png(np.full((64, 64), 77, np.uint8))
-    )
+    image = dataset / "images" / "cropped_scaled" / "00020.png"
+    original, stat = image.read_bytes(), image.stat()
+    image.write_bytes(encode_png(np.full((64, 64), 77, np.uint8)))
     jobs = planned_jobs(workdir)
     expect_one_shard_downstream(jobs)
     assert jobs == {}
-    assert planned_wildcards(workdir, "rotate_shard") == ["shard=00016-00031"]
-    snakemake(workdir)  # bring the run up to date for the next test
+    assert planned_wildcards(workdir, "rotate_shard") == ["shard=00020-00039"]
+    # the image put back as it was (bytes and time stamp): nothing is stale any more
+    image.write_bytes(original)
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert planned_jobs(workdir) == {}
 
 
 def test_one_changed_angle_reruns_only_its_shard_downstream(folder_run):
@@ -114,8 +126,8 @@ def test_one_changed_angle_reruns_only_its_shard_downstream(folder_run):
     jobs = planned_jobs(workdir)
     expect_one_shard_downstream(jobs)
     assert jobs == {}
-    assert planned_wildcards(workdir, "rotate_shard") == ["shard=00000-00015"]
-    assert planned_wildcards(workdir, "extract_shard") == ["shard=00000-00015"]
+    assert planned_wildcards(workdir, "rotate_shard") == ["shard=00000-00019"]
+    assert planned_wildcards(workdir, "extract_shard") == ["shard=00000-00019"]
     # the angle put back as it was (bytes and time stamp): nothing is stale any more
     csv.write_bytes(original)
     os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -130,7 +142,6 @@ def test_report_zip_bundles_the_figures(demo_run):
 
 def test_classify_reproduces_split_0_from_the_image_files(folder_run, tmp_path):
     workdir, _ = folder_run
-    snakemake(workdir)  # up to date after the tests above changed the data set (no-op if so)
     fits = {
         labels: json.loads((workdir / f"results/ridge/extracted/{labels}/split_0.json").read_text())
         for labels in ("class6", "class2")
@@ -147,6 +158,7 @@ def test_classify_reproduces_split_0_from_the_image_files(folder_run, tmp_path):
         checkpoint="random",
         new_images=str(new_images),
         classify={"train_on": 0, "image_buckets": 2},
+        **RIDGE_ONLY,
     )
     snakemake(workdir, "classify")
 

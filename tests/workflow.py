@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,11 @@ def e2e_config() -> dict:
     return yaml.safe_load((REPO / "tests" / "config.yaml").read_text())
 
 
+# For runs that test something besides the protocol comparison: the published ridge alone
+# (the session's demo run compares with the default classifiers, as a user's demo does; the
+# logistic probe is ~10 CPU-s of every run on these tiny data).
+RIDGE_ONLY = {"compare": {"classifiers": ["ridge_published"]}}
+
 # ridge fits of one feature file: one job per label set and split
 N_FITS = len(e2e_config()["labels"]) * e2e_config()["ridge"]["n_splits"]
 
@@ -25,6 +32,22 @@ def write_config(workdir: Path, **overrides) -> None:
     config = e2e_config()
     config.update(overrides)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def place_demo_checkpoint(workdir: Path, checkpoint: Path) -> None:
+    """Put the session's random checkpoint (conftest ``random_checkpoint``, the demo's seed)
+    where the workflow's make_demo_checkpoint would write it, as a finished earlier run left
+    it: a run that tests something else need not draw 163 MB of weights again (the demo run
+    does). Hard links where the file system allows; the workflow never writes them in place."""
+    seed = e2e_config()["demo_checkpoint_seed"]
+    target = workdir / "resources" / "checkpoints" / f"demo_seed{seed}" / "inception_v4.ckpt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".index", ".data-00000-of-00001"):
+        source, link = Path(f"{checkpoint}{suffix}"), Path(f"{target}{suffix}")
+        try:
+            os.link(source, link)
+        except OSError:
+            shutil.copy2(source, link)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
