@@ -37,8 +37,8 @@ from .workflow import (
     REPO,
     RIDGE_ONLY,
     place_demo_checkpoint,
+    plan,
     planned_jobs,
-    planned_wildcards,
     write_config,
 )
 
@@ -251,12 +251,9 @@ def run_failed_job(slurm_run: Future, workdir: Path) -> FailedClusterRun:
     failed = run_snakemake(workdir, "slurm", TARGET, check=False)
     untouched = {path: path.read_bytes() == data for path, data in before.items()}
     source.write_bytes(good_image)
+    mended = plan(workdir, TARGET)
     return FailedClusterRun(
-        plan_before,
-        failed,
-        untouched,
-        planned_jobs(workdir, TARGET),
-        planned_wildcards(workdir, "rotate_shard", TARGET),
+        plan_before, failed, untouched, mended.jobs, mended.wildcards("rotate_shard")
     )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from oath.demo import encode_png
 
-from .workflow import planned_jobs, planned_wildcards, snakemake, write_config
+from .workflow import plan, planned_jobs, snakemake, write_config
 
 
 def set_angle(dataset, pic_num, angle):
@@ -30,15 +30,17 @@ def test_changing_one_image_or_angle_plans_only_its_shard(tmp_path, dataset):
     assert planned_jobs(workdir, "rotate") == {}
 
     set_angle(dataset, 10, "123")
-    assert planned_jobs(workdir, "rotate") == {"rotate_shard": 1, "rotate": 1}
-    assert planned_wildcards(workdir, "rotate_shard", "rotate") == ["shard=00008-00015"]
+    stale = plan(workdir, "rotate")
+    assert stale.jobs == {"rotate_shard": 1, "rotate": 1}
+    assert stale.wildcards("rotate_shard") == ["shard=00008-00015"]
 
     snakemake(workdir, "rotate")
     assert (workdir / "results" / "rotated" / "00010_123.png").is_file()
     new_pixels = np.full((64, 64), 90, np.uint8)
     (dataset / "images" / "cropped_scaled" / "00020.png").write_bytes(encode_png(new_pixels))
-    assert planned_jobs(workdir, "rotate") == {"rotate_shard": 1, "rotate": 1}
-    assert planned_wildcards(workdir, "rotate_shard", "rotate") == ["shard=00016-00023"]
+    stale = plan(workdir, "rotate")
+    assert stale.jobs == {"rotate_shard": 1, "rotate": 1}
+    assert stale.wildcards("rotate_shard") == ["shard=00016-00023"]
 
 
 def test_a_deleted_rotated_image_says_which_shard_to_redo(tmp_path, dataset):

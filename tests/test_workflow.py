@@ -20,8 +20,8 @@ from .workflow import (
     N_FITS,
     RIDGE_ONLY,
     place_demo_checkpoint,
+    plan,
     planned_jobs,
-    planned_wildcards,
     snakemake,
     write_config,
 )
@@ -102,10 +102,11 @@ def test_one_changed_image_reruns_only_its_shard_downstream(folder_run):
     image = dataset / "images" / "cropped_scaled" / "00020.png"
     original, stat = image.read_bytes(), image.stat()
     image.write_bytes(encode_png(np.full((64, 64), 77, np.uint8)))
-    jobs = planned_jobs(workdir)
+    stale = plan(workdir)
+    jobs = stale.jobs
     expect_one_shard_downstream(jobs)
     assert jobs == {}
-    assert planned_wildcards(workdir, "rotate_shard") == ["shard=00020-00039"]
+    assert stale.wildcards("rotate_shard") == ["shard=00020-00039"]
     # the image put back as it was (bytes and time stamp): nothing is stale any more
     image.write_bytes(original)
     os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -123,11 +124,12 @@ def test_one_changed_angle_reruns_only_its_shard_downstream(folder_run):
             fields[-1] = "359"
             lines[i] = ",".join(fields)
     csv.write_text("\n".join(lines) + "\n")
-    jobs = planned_jobs(workdir)
+    stale = plan(workdir)
+    jobs = stale.jobs
     expect_one_shard_downstream(jobs)
     assert jobs == {}
-    assert planned_wildcards(workdir, "rotate_shard") == ["shard=00000-00019"]
-    assert planned_wildcards(workdir, "extract_shard") == ["shard=00000-00019"]
+    assert stale.wildcards("rotate_shard") == ["shard=00000-00019"]
+    assert stale.wildcards("extract_shard") == ["shard=00000-00019"]
     # the angle put back as it was (bytes and time stamp): nothing is stale any more
     csv.write_bytes(original)
     os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -74,29 +75,42 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return done
 
 
+@dataclass
+class Plan:
+    """What one `snakemake -n` would run (one Snakemake start, read both ways)."""
+
+    text: str
+
+    @property
+    def jobs(self) -> dict[str, int]:
+        """Rule -> job count; {} when nothing is to be done."""
+        if "Nothing to be done" in self.text:
+            return {}
+        table = self.text.split("Job stats:", 1)[1].split("Reasons:", 1)[0]
+        jobs = {}
+        for line in table.splitlines():
+            match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
+            if match and match.group(1) != "total":
+                jobs[match.group(1)] = int(match.group(2))
+        return jobs
+
+    def wildcards(self, rule: str) -> list[str]:
+        """The wildcards (as `snakemake -n` prints them) of each job of one rule."""
+        blocks = re.split(r"^\s*(?:local)?rule ", self.text, flags=re.MULTILINE)
+        return sorted(
+            match.group(1)
+            for block in blocks
+            if block.startswith(f"{rule}:")
+            for match in [re.search(r"^\s+wildcards: (.*)$", block, re.MULTILINE)]
+            if match
+        )
+
+
+def plan(workdir: Path, *targets: str) -> Plan:
+    done = snakemake(workdir, "-n", *targets)
+    return Plan(done.stdout + done.stderr)
+
+
 def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
     """Rule -> job count that `snakemake -n` would run; {} when nothing is to be done."""
-    done = snakemake(workdir, "-n", *targets)
-    text = done.stdout + done.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:", 1)[1].split("Reasons:", 1)[0]
-    jobs = {}
-    for line in table.splitlines():
-        match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
-        if match and match.group(1) != "total":
-            jobs[match.group(1)] = int(match.group(2))
-    return jobs
-
-
-def planned_wildcards(workdir: Path, rule: str, *targets: str) -> list[str]:
-    """The wildcards (as `snakemake -n` prints them) of each job of one rule it would run."""
-    done = snakemake(workdir, "-n", *targets)
-    blocks = re.split(r"^\s*(?:local)?rule ", done.stdout + done.stderr, flags=re.MULTILINE)
-    return sorted(
-        match.group(1)
-        for block in blocks
-        if block.startswith(f"{rule}:")
-        for match in [re.search(r"^\s+wildcards: (.*)$", block, re.MULTILINE)]
-        if match
-    )
+    return plan(workdir, *targets).jobs
