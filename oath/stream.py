@@ -45,6 +45,7 @@ from oath.inception_v4 import (
 )
 from oath.predict import Model, ModelError, load_model, model_layer, predict, score_column
 from oath.ridge import class_scores
+from oath.rotate import import_wand
 from oath.themis import (
     STATUS_OK,
     Crop,
@@ -144,11 +145,9 @@ def rotate_png(gray: np.ndarray, angle: float) -> bytes:
     The same Wand calls as :func:`oath.rotate.rotate_image` on the PNG :mod:`oath.themis` would
     write, so the pixels equal those of the file the PNG path makes.
     """
-    from wand.color import Color
-    from wand.image import Image
-
-    with Image(blob=encode_png(gray), format="png") as img:
-        img.background_color = Color("black")
+    wand = import_wand()
+    with wand.Image(blob=encode_png(gray), format="png") as img:
+        img.background_color = wand.Color("black")
         img.distort("scale_rotate_translate", (float(angle),))
         img.reset_coords()
         img.compression_quality = 10
@@ -167,8 +166,7 @@ def _failed(path: str, reason: str, frame: Any = None) -> FrameRecord:
 
 def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator[FrameRecord]:
     """Every frame of ``files`` as PNG bytes ready for the network, or a failed row."""
-    from wand.exceptions import WandException
-
+    wand_error = import_wand().WandException
     for item in files:
         path = str(item)
         kind = input_kind(path)
@@ -189,7 +187,7 @@ def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator
                 else:
                     gray, angle = frame.image, 0.0
                 png = rotate_png(gray, angle) if angle else encode_png(gray)
-            except (ThemisError, WandException, ValueError) as exc:
+            except (ThemisError, wand_error, ValueError) as exc:
                 yield _failed(path, str(exc), frame)
                 continue
             yield FrameRecord(path, frame.index, frame.timestamp, site, STATUS_OK, png)

@@ -88,7 +88,7 @@ from oath.frames import (
     input_kind,
     parse_themis_name,
 )
-from oath.rotate import RotationError, rotate_image
+from oath.rotate import RotationError, import_wand, rotate_image
 from oath.themis_cdf import read_asf_cdf
 
 log = logging.getLogger(__name__)
@@ -264,22 +264,19 @@ def _read_raw(path: Path) -> list[Frame]:
 
 def read_gray8(path: str | Path) -> np.ndarray:
     """An image file as 8-bit grayscale (ImageMagick via Wand; alpha flattened on black)."""
-    from wand.color import Color
-    from wand.exceptions import WandException
-    from wand.image import Image
-
+    wand = import_wand()
     try:
-        with Image(filename=str(path)) as img:
+        with wand.Image(filename=str(path)) as img:
             if len(img.sequence) > 1:
                 log.info("%s: %d frames, the first is used", path, len(img.sequence))
             with img.sequence[0].clone() as first:
-                first.background_color = Color("black")
+                first.background_color = wand.Color("black")
                 first.alpha_channel = "remove"
                 first.transform_colorspace("gray")
                 first.depth = 8
                 pixels = first.export_pixels(channel_map="R", storage="char")
                 height, width = first.height, first.width
-    except WandException as exc:
+    except wand.WandException as exc:
         raise ThemisError(f"{path}: cannot read as an image ({exc}).") from exc
     return np.frombuffer(bytes(pixels), dtype=np.uint8).reshape(height, width).copy()
 

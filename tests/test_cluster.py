@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,8 +228,8 @@ def run_classify_array(root: Path, checkpoint: Path) -> tuple[Path, str]:
 
 @dataclass
 class FailedClusterRun:
-    """A copy of the finished profiles/slurm run with one source image made unreadable, run
-    again through SLURM (it fails), then the image mended: what a test needs to judge it."""
+    """A copy of the finished demo run with one source image made unreadable, run through
+    profiles/slurm (it fails), then the image mended: what a test needs to judge it."""
 
     plan_before: dict[str, int]  # snakemake -n on the finished copy
     failed: subprocess.CompletedProcess  # the run with the bad image
@@ -238,8 +238,8 @@ class FailedClusterRun:
     rotations_after: list[str]  # the rotate_shard wildcards of that plan
 
 
-def run_failed_job(slurm_run: Future, workdir: Path) -> FailedClusterRun:
-    shutil.copytree(slurm_run.result().workdir, workdir, symlinks=True)
+def run_failed_job(finished: Path, workdir: Path) -> FailedClusterRun:
+    shutil.copytree(finished, workdir, symlinks=True)
     plan_before = planned_jobs(workdir, TARGET)
     source = next(workdir.glob("resources/demo/*/images/cropped_scaled/00020.png"))
     good_image = source.read_bytes()
@@ -263,14 +263,14 @@ class ClusterRuns:
     slurm: ClusterRun  # profiles/slurm
     generic: ClusterRun  # profiles/generic
     classify: tuple[Path, str]  # run_classify_array's working directory and log
-    failed: FailedClusterRun  # a copy of the slurm run with a bad image, run again
+    failed: FailedClusterRun  # a copy of the local demo run with a bad image, on SLURM
 
 
 @pytest.fixture(scope="session")
 def cluster_runs(slurm_cluster, random_checkpoint, tmp_path_factory, request) -> ClusterRuns:
     """The tiny demo (tests/config.yaml: 36 images, 2 shards) through both cluster profiles and
-    a classify job array, all at once, and the demo locally meanwhile; once the slurm run is
-    done, a copy of it with a bad image: most of a cluster run is waiting for status polls,
+    a classify job array, all at once, and the demo locally meanwhile; as soon as that is done,
+    a copy of it with a bad image on SLURM: most of a cluster run is waiting for status polls,
     time the other runs fill."""
     slurm_dir, generic_dir, classify_dir, failed_dir = (
         tmp_path_factory.mktemp(n)
@@ -280,8 +280,8 @@ def cluster_runs(slurm_cluster, random_checkpoint, tmp_path_factory, request) ->
         slurm = pool.submit(run_demo_on_cluster, slurm_dir, "slurm", random_checkpoint)
         generic = pool.submit(run_demo_on_cluster, generic_dir, "generic", random_checkpoint)
         classify = pool.submit(run_classify_array, classify_dir, random_checkpoint)
-        failed = pool.submit(run_failed_job, slurm, failed_dir / "run")
         reference, _ = request.getfixturevalue("demo_run")
+        failed = pool.submit(run_failed_job, reference, failed_dir / "run")
         return ClusterRuns(
             reference, slurm.result(), generic.result(), classify.result(), failed.result()
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -79,3 +81,28 @@ def test_unreadable_image_names_the_file_and_leaves_nothing(tmp_path):
 def test_batch_checks_its_lengths(tmp_path):
     with pytest.raises(ValueError, match="differ"):
         rotate_images(["a.png"], [], [1.0])
+
+
+def test_wand_finds_imagemagick_without_running_a_compiler():
+    """Every job that rotates or decodes images loads ImageMagick through Wand first. oath
+    names the library to try (WAND_MAGICK_LIBRARY_SUFFIX): ldconfig alone finds it, where
+    Wand's own search ran gcc and ld ~24 times each (~0.5 s of CPU a job)."""
+    code = (
+        "import os, subprocess\n"
+        "runs = []\n"
+        "popen_init = subprocess.Popen.__init__\n"
+        "def record(self, args, *rest, **kwargs):\n"
+        "    runs.append(os.path.basename(args if isinstance(args, str) else args[0]))\n"
+        "    popen_init(self, args, *rest, **kwargs)\n"
+        "subprocess.Popen.__init__ = record\n"
+        "from oath.rotate import import_wand\n"
+        "wand = import_wand()\n"
+        "with wand.Image(width=2, height=2, pseudo='xc:black') as image:\n"
+        "    assert image.width == 2\n"
+        "print(' '.join(runs))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WAND_MAGICK_LIBRARY_SUFFIX"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert set(done.stdout.split()) <= {"ldconfig"}, done.stdout

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from oath.checkpoint import FIXTURE_CHECKPOINT_SEED
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -41,6 +43,9 @@ def place_demo_checkpoint(workdir: Path, checkpoint: Path) -> None:
     it: a run that tests something else need not draw 163 MB of weights again (the demo run
     does). Hard links where the file system allows; the workflow never writes them in place."""
     seed = e2e_config()["demo_checkpoint_seed"]
+    # random_checkpoint is written with the default seed: under another seed's name the run
+    # would go on with weights its config does not ask for.
+    assert seed == FIXTURE_CHECKPOINT_SEED, "tests/config.yaml demo_checkpoint_seed changed"
     target = workdir / "resources" / "checkpoints" / f"demo_seed{seed}" / "inception_v4.ckpt"
     target.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".index", ".data-00000-of-00001"):
