@@ -19,7 +19,8 @@ SHARED = REPO.parent / "shared"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Test files with SLURM runs first, then those with workflow runs (the ones that wait
-    for the shared demo run last among them), then the rest, each group in collection order:
+    for the shared demo run last among them), then those that run the network in-process,
+    then the rest, each group in collection order:
     pytest-xdist hands out whole files in this order, so the long ones start at once and the
     short ones fill the other worker, instead of one long file running alone at the end."""
 
@@ -30,7 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             return 0
         if "e2e" in marks:
             return 2 if any("demo_run" in i.fixturenames for i in same_file) else 1
-        return 3
+        return 3 if "network" in marks else 4
 
     items_of_file: dict[Path, list[pytest.Item]] = {}
     for item in items:

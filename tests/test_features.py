@@ -52,6 +52,8 @@ from oath.inception_v4 import (
     model_variables,
 )
 
+pytestmark = pytest.mark.network
+
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "inception_v4"
 PARITY_TOLERANCE = 1e-4  # relative L2 error against the reference TF-slim Logits/PreLogits
 PRELOGITS_WIDTH = 1536

@@ -91,9 +91,12 @@ def test_replication_runs_then_has_nothing_to_do(tmp_path, served_tarball, rando
     assert planned_jobs(tmp_path) == {}  # the per-image plan now finds everything in place
 
 
-def test_wrong_checksum_stops_with_what_to_do_and_leaves_nothing(tmp_path, served_tarball):
+def test_wrong_checksum_stops_with_what_to_do_and_leaves_nothing(
+    tmp_path, served_tarball, random_checkpoint
+):
     url, _ = served_tarball
     oath_config(tmp_path, url, "0" * 64)
+    place_demo_checkpoint(tmp_path, random_checkpoint)  # what the run goes on with meanwhile
     done = snakemake(tmp_path, check=False)
     assert done.returncode != 0
     log = done.stdout + done.stderr

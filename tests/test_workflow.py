@@ -12,14 +12,12 @@ import pandas as pd
 import pytest
 
 from oath import _tf_compat
-from oath.demo import encode_png, write_demo_dataset
+from oath.demo import encode_png
 from oath.featurefile import read_features
 
 from .browser import load_page
 from .workflow import (
     N_FITS,
-    RIDGE_ONLY,
-    place_demo_checkpoint,
     plan,
     planned_jobs,
     snakemake,
@@ -74,16 +72,13 @@ def test_second_run_has_nothing_to_do(demo_run):
 
 
 @pytest.fixture(scope="module")
-def folder_run(tmp_path_factory, random_checkpoint):
-    """The same images as a user's OATH-layout folder (not drawn by the workflow), run once."""
-    root = tmp_path_factory.mktemp("folder")
-    dataset = root / "oath"
-    write_demo_dataset(dataset, n_images=36, seed=11, image_size=64)
-    workdir = root / "run"
-    workdir.mkdir()
-    write_config(workdir, dataset=str(dataset), checkpoint="random", **RIDGE_ONLY)
-    place_demo_checkpoint(workdir, random_checkpoint)
-    snakemake(workdir)
+def demo_copy(demo_run, tmp_path_factory):
+    """A copy of the finished demo run that this module's tests change (an image, an angle,
+    the configuration): the working directory and its data set's folder (OATH layout). A
+    user's own folder is run from scratch by test_replication."""
+    workdir = tmp_path_factory.mktemp("demo-copy") / "run"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    (dataset,) = {p.parent for p in workdir.glob("resources/demo/*/images")}
     return workdir, dataset
 
 
@@ -96,8 +91,8 @@ def expect_one_shard_downstream(jobs):
     assert jobs.pop("compare_protocols") == 1  # the protocol table reads the same features
 
 
-def test_one_changed_image_reruns_only_its_shard_downstream(folder_run):
-    workdir, dataset = folder_run
+def test_one_changed_image_reruns_only_its_shard_downstream(demo_copy):
+    workdir, dataset = demo_copy
     assert planned_jobs(workdir) == {}
     image = dataset / "images" / "cropped_scaled" / "00020.png"
     original, stat = image.read_bytes(), image.stat()
@@ -113,8 +108,8 @@ def test_one_changed_image_reruns_only_its_shard_downstream(folder_run):
     assert planned_jobs(workdir) == {}
 
 
-def test_one_changed_angle_reruns_only_its_shard_downstream(folder_run):
-    workdir, dataset = folder_run
+def test_one_changed_angle_reruns_only_its_shard_downstream(demo_copy):
+    workdir, dataset = demo_copy
     csv = dataset / "classifications" / "classifications.csv"
     original, stat = csv.read_bytes(), csv.stat()
     lines = original.decode().splitlines()
@@ -142,8 +137,8 @@ def test_report_zip_bundles_the_figures(demo_run):
     assert (workdir / "report.zip").stat().st_size > 10_000
 
 
-def test_classify_reproduces_split_0_from_the_image_files(folder_run, tmp_path):
-    workdir, _ = folder_run
+def test_classify_reproduces_split_0_from_the_image_files(demo_copy, tmp_path):
+    workdir, _ = demo_copy
     fits = {
         labels: json.loads((workdir / f"results/ridge/extracted/{labels}/split_0.json").read_text())
         for labels in ("class6", "class2")
@@ -154,14 +149,8 @@ def test_classify_reproduces_split_0_from_the_image_files(folder_run, tmp_path):
     for image in (workdir / "results" / "rotated").glob("*.png"):
         if int(image.name.split("_")[0]) in test_pics:
             shutil.copy(image, new_images / image.name)
-    write_config(
-        workdir,
-        dataset=str(folder_run[1]),
-        checkpoint="random",
-        new_images=str(new_images),
-        classify={"train_on": 0, "image_buckets": 2},
-        **RIDGE_ONLY,
-    )
+    # one bucket: one classify shard (several shards are gathered in test_stream and on SLURM)
+    write_config(workdir, new_images=str(new_images), classify={"train_on": 0, "image_buckets": 1})
     snakemake(workdir, "classify")
 
     table = pd.read_csv(workdir / "results" / "predictions" / "predictions.csv")

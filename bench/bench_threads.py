@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""How many threads an extraction job really computes on, and what that does to throughput.
+
+Not a test: run it by hand on an otherwise idle machine::
+
+    .venv/bin/python bench/bench_threads.py [--images 64]
+
+Each variant is whole shard jobs (``oath.features.extract_shard``, as rule extract_shard calls
+it) in their own Python processes, on demo-like 256 x 256 PNGs and the demo checkpoint, the
+graph cache warm:
+
+- ``... (as today)``: as the workflow runs it. TensorFlow's CPU thread pool is made once per
+  process, sized by its first context (one thread a core), not by the session's
+  ``intra_op_parallelism_threads`` that ``threads`` sets: a job given 1 thread computes on
+  one thread a core;
+- ``... (threads honoured)``: the pool sized ``threads`` first
+  (``tf.config.threading.set_intra_op_parallelism_threads``), so the job computes on that many;
+- ``alone``: one shard, nothing beside it (one changed image's rerun); ``pair``: two shards side
+  by side, as ``--cores 2`` runs rule extract_shard (``threads: 1``).
+
+It prints wall seconds per image of the machine (all jobs of the variant, start-up included),
+CPU seconds per image, and per job the threads that did more than a tenth of its CPU time (the
+main thread decodes; the others compute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def worker(images: list[str], checkpoint: str, out: str, threads: int, honoured: bool) -> None:
+    """One shard job; prints one JSON line."""
+    from oath import _tf_compat
+    from oath.features import extract_shard
+
+    start = time.perf_counter()
+    tf, _ = _tf_compat.load()
+    if honoured:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    before = os.times()
+    extract_shard(images, checkpoint, out, weights="bench", threads=threads, batch_size=16)
+    after = os.times()
+    busy = []
+    for task in os.listdir("/proc/self/task"):
+        fields = Path(f"/proc/self/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        busy.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    cpu = (after.user + after.system) - (before.user + before.system)
+    print(
+        json.dumps(
+            {
+                "wall": time.perf_counter() - start,
+                "cpu": cpu,
+                "busy_threads": sum(b > 0.1 * sum(busy) for b in busy),
+            }
+        )
+    )
+
+
+def run_jobs(jobs: list[list[str]]) -> list[dict]:
+    procs = [subprocess.Popen(job, stdout=subprocess.PIPE, text=True, cwd=REPO) for job in jobs]
+    return [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=64, help="images per shard")
+    args = parser.parse_args()
+    import numpy as np
+
+    from oath.checkpoint import write_random_checkpoint
+    from oath.demo import draw_sky, encode_png
+    from oath.device import cpu_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.environ["OATH_CACHE_DIR"] = str(folder / "cache")
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        checkpoint = folder / "ckpt" / "inception_v4"
+        write_random_checkpoint(checkpoint)
+        rng = np.random.RandomState(0)
+        images = []
+        for index in range(args.images):
+            path = folder / f"{index + 1:05d}_0.png"
+            path.write_bytes(encode_png(draw_sky(index % 6, rng, size=256)))
+            images.append(str(path))
+
+        def job(name: str, threads: int, honoured: bool) -> list[str]:
+            return [
+                sys.executable,
+                __file__,
+                "--worker",
+                json.dumps([images, str(checkpoint), str(folder / name), threads, honoured]),
+            ]
+
+        run_jobs([job("warm.h5", 1, False)])  # fills the graph cache
+        variants = {
+            "alone, 1 thread (as today)": [job("a.h5", 1, False)],
+            "alone, 1 thread (threads honoured)": [job("a.h5", 1, True)],
+            "alone, 2 threads (threads honoured)": [job("a.h5", 2, True)],
+            "pair, 1 thread each (as today)": [job("a.h5", 1, False), job("b.h5", 1, False)],
+            "pair, 1 thread each (honoured)": [job("a.h5", 1, True), job("b.h5", 1, True)],
+        }
+        print(f"{cpu_model()}, {os.cpu_count()} CPUs, {args.images} images a shard")
+        header = ("variant", "s/image (machine)", "CPU s/image", "busy threads")
+        print(f"{header[0]:38s} {header[1]:>18s} {header[2]:>12s} {header[3]:>13s}")
+        for name, jobs in variants.items():
+            start = time.perf_counter()
+            results = run_jobs(jobs)
+            wall = time.perf_counter() - start
+            per_image = wall / (args.images * len(jobs))
+            cpu = sum(r["cpu"] for r in results) / (args.images * len(jobs))
+            threads = "/".join(str(r["busy_threads"]) for r in results)
+            print(f"{name:38s} {per_image:18.3f} {cpu:12.3f} {threads:>13s}", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker(*json.loads(sys.argv[2]))
+    else:
+        main()
