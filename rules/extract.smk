@@ -36,9 +36,10 @@ rule extract_shard:
     conda:
         "../envs/extract.yaml"
     # One thread a shard, shards side by side: the network alone ran 0.157 s an image that way
-    # on a 2-core EPYC against 0.177 for one shard on two threads, a lone shard (one changed
-    # image) is as fast on one thread, and a job's single-threaded start-up (imports, the
-    # cached graph's import, restore) runs beside another shard's work (bench/bench_workflow.py).
+    # on a 2-core EPYC against 0.177 for one shard on two threads, and a job's single-threaded
+    # start-up (imports, the cached graph's import, restore) runs beside another shard's work
+    # (bench/bench_workflow.py). TensorFlow's CPU pool still has one thread a core whatever
+    # this says (bench/bench_threads.py): a lone shard (one changed image) computes on both.
     threads: 1
     resources:
         mem_mb=3072,  # measured peak under 3 GiB for a 256-image shard, batch 16
