@@ -32,6 +32,8 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # uv (from PyPI) fetches and unpacks the wheels in parallel: ~20 s on a fresh 2-core machine for
 # what pip takes ~105 s over (TensorFlow alone is 1.9 GB installed); the same pinned packages.
+# --compile-bytecode: as pip does, write the .pyc files now; without them every job compiles
+# TensorFlow, pandas and Snakemake from source again where PYTHONDONTWRITEBYTECODE is set.
 .venv/bin/python -m pip install --quiet uv==0.13.9
-.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[$extras]"
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[$extras]"
 echo "set-up done: run the demo with .venv/bin/snakemake --cores 4"
