@@ -6,18 +6,7 @@ import numpy as np
 
 from oath.demo import encode_png
 
-from .workflow import plan, planned_jobs, snakemake, write_config
-
-
-def set_angle(dataset, pic_num, angle):
-    path = dataset / "classifications" / "classifications.csv"
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines):
-        fields = line.split(",")
-        if fields[2:3] == [str(pic_num)]:
-            fields[-1] = angle
-            lines[i] = ",".join(fields)
-    path.write_text("\n".join(lines) + "\n")
+from .workflow import plan, planned_jobs, set_angle, snakemake, write_config
 
 
 def test_changing_one_image_or_angle_plans_only_its_shard(tmp_path, dataset):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from .workflow import (
     N_FITS,
     plan,
     planned_jobs,
+    put_back_afterwards,
+    set_angle,
     snakemake,
     write_config,
 )
@@ -95,39 +96,28 @@ def test_one_changed_image_reruns_only_its_shard_downstream(demo_copy):
     workdir, dataset = demo_copy
     assert planned_jobs(workdir) == {}
     image = dataset / "images" / "cropped_scaled" / "00020.png"
-    original, stat = image.read_bytes(), image.stat()
-    image.write_bytes(encode_png(np.full((64, 64), 77, np.uint8)))
-    stale = plan(workdir)
-    jobs = stale.jobs
-    expect_one_shard_downstream(jobs)
-    assert jobs == {}
-    assert stale.wildcards("rotate_shard") == ["shard=00020-00039"]
+    with put_back_afterwards(image):
+        image.write_bytes(encode_png(np.full((64, 64), 77, np.uint8)))
+        stale = plan(workdir)
+        jobs = stale.jobs
+        expect_one_shard_downstream(jobs)
+        assert jobs == {}
+        assert stale.wildcards("rotate_shard") == ["shard=00020-00039"]
     # the image put back as it was (bytes and time stamp): nothing is stale any more
-    image.write_bytes(original)
-    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert planned_jobs(workdir) == {}
 
 
 def test_one_changed_angle_reruns_only_its_shard_downstream(demo_copy):
     workdir, dataset = demo_copy
-    csv = dataset / "classifications" / "classifications.csv"
-    original, stat = csv.read_bytes(), csv.stat()
-    lines = original.decode().splitlines()
-    for i, line in enumerate(lines):
-        fields = line.split(",")
-        if fields[2:3] == ["5"]:
-            fields[-1] = "359"
-            lines[i] = ",".join(fields)
-    csv.write_text("\n".join(lines) + "\n")
-    stale = plan(workdir)
-    jobs = stale.jobs
-    expect_one_shard_downstream(jobs)
-    assert jobs == {}
-    assert stale.wildcards("rotate_shard") == ["shard=00000-00019"]
-    assert stale.wildcards("extract_shard") == ["shard=00000-00019"]
+    with put_back_afterwards(dataset / "classifications" / "classifications.csv"):
+        set_angle(dataset, 5, "359")
+        stale = plan(workdir)
+        jobs = stale.jobs
+        expect_one_shard_downstream(jobs)
+        assert jobs == {}
+        assert stale.wildcards("rotate_shard") == ["shard=00000-00019"]
+        assert stale.wildcards("extract_shard") == ["shard=00000-00019"]
     # the angle put back as it was (bytes and time stamp): nothing is stale any more
-    csv.write_bytes(original)
-    os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert planned_jobs(workdir) == {}
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,3 +121,26 @@ def plan(workdir: Path, *targets: str) -> Plan:
 def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
     """Rule -> job count that `snakemake -n` would run; {} when nothing is to be done."""
     return plan(workdir, *targets).jobs
+
+
+def set_angle(dataset: Path, pic_num: int, angle: str) -> None:
+    """Give one picNum of a data set's classifications.csv a new rotation angle."""
+    path = dataset / "classifications" / "classifications.csv"
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        fields = line.split(",")
+        if fields[2:3] == [str(pic_num)]:
+            fields[-1] = angle
+            lines[i] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@contextlib.contextmanager
+def put_back_afterwards(path: Path) -> Iterator[None]:
+    """Restore ``path``'s bytes and time stamps when the block ends, as if never touched."""
+    original, stat = path.read_bytes(), path.stat()
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
