@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark the memory settings of :func:`oath._tf_compat.load` against the defaults.
+"""Benchmark the memory settings of :func:`oath.network._tf_compat.load` against the defaults.
 
 Not a test: run it by hand on an otherwise idle machine (about 4 minutes on 2 cores)::
 
@@ -8,9 +8,10 @@ Not a test: run it by hand on an otherwise idle machine (about 4 minutes on 2 co
 Each round runs two fresh processes on the same synthetic raw THEMIS files (stream0 format), in
 alternating order: ``defaults`` (glibc's malloc settings and TensorFlow's plain CPU allocator:
 ``TF_CPU_ALLOCATOR_USE_BFC=false`` and no ``mallopt``) and ``tuned`` (what every job gets: the
-caching allocator and :func:`oath._tf_compat.keep_freed_memory`). Each process streams the
-frames through Inception-v4 as a classify job does (:class:`oath.stream.StreamingExtractor`),
-then extracts the same frames from PNG files (:class:`oath.features.InceptionV4Extractor`),
+caching allocator and :func:`oath.network._tf_compat.keep_freed_memory`). Each process streams the
+frames through Inception-v4 as a classify job does
+(:class:`oath.archive.stream.StreamingExtractor`),
+then extracts the same frames from PNG files (:class:`oath.network.features.InceptionV4Extractor`),
 each after a warm-up: wall s/image, kernel (sys) s/image and minor page faults per image.
 Printed: the median per mode and path, and tuned / defaults.
 """
@@ -32,13 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 WORKER = """
 import json, os, resource, sys, time
 from pathlib import Path
-from oath import _tf_compat
+from oath.network import _tf_compat
 files, pngs, checkpoint, batch, mode = json.loads(sys.argv[1])
 if mode == "defaults":
     os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "false"
     _tf_compat.keep_freed_memory = lambda: False
-from oath.features import InceptionV4Extractor
-from oath.stream import Conversion, StreamingExtractor, iter_frames
+from oath.network.features import InceptionV4Extractor
+from oath.archive.stream import Conversion, StreamingExtractor, iter_frames
 
 def timed(run, n):
     before = resource.getrusage(resource.RUSAGE_SELF)
@@ -83,10 +84,10 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     import datetime as dt
 
-    from oath.checkpoint import write_random_checkpoint
-    from oath.device import cpu_model
-    from oath.stream0 import write_synthetic_hour
-    from oath.themis import prepare_images
+    from oath.archive.themis import prepare_images
+    from oath.demo.stream0 import write_synthetic_hour
+    from oath.network.checkpoint import write_random_checkpoint
+    from oath.network.device import cpu_model
 
     work = Path(tempfile.mkdtemp(prefix="oath_bench_allocator_"))
     try:

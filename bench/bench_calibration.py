@@ -14,7 +14,8 @@ In a temporary folder it draws the demo (its PNGs and the raw stream0 files behi
 - fit: :func:`oath.calibration.fit_conversion` (PNG reading, geometry, both scaling families,
   residuals, conversion.yaml, the triplet figure);
 - extraction: the agreement's raw routes, ``--frames`` held-out frames converted and fed to
-  classify's :class:`oath.stream.StreamingExtractor` with a random-weight checkpoint, after one
+  classify's :class:`oath.archive.stream.StreamingExtractor` with a random-weight checkpoint, after
+  one
   warm-up batch (network start-up timed apart).
 
 and extrapolates to OATH's 5,824 images, all matched: match + fit x 5,824, and extraction x 2
@@ -44,10 +45,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from oath import calibration as cal
-    from oath.checkpoint import write_random_checkpoint
-    from oath.data import load_classifications
-    from oath.demo import write_demo_dataset
-    from oath.stream import Conversion, StreamingExtractor
+    from oath.archive.stream import Conversion, StreamingExtractor
+    from oath.dataset.table import load_classifications
+    from oath.demo.dataset import write_demo_dataset
+    from oath.network.checkpoint import write_random_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="bench_calibration_") as tmp:
         work = Path(tmp)

@@ -8,14 +8,15 @@ Not a test: run it by hand on an otherwise idle machine::
         --files-per-hour 5                              # a tiny check that it runs
 
 In a temporary folder it writes one site-hour of synthetic raw files in the real stream0 format
-(:mod:`oath.stream0`), a random-weight Inception-v4 checkpoint and a ridge model said to be
+(:mod:`oath.demo.stream0`), a random-weight Inception-v4 checkpoint and a ridge model said to be
 trained on it, then measures, each in a fresh Python process:
 
-- job: :func:`oath.stream.classify_shard` on the whole hour, as rule ``classify_shard`` runs it
+- job: :func:`oath.archive.stream.classify_shard` on the whole hour, as rule ``classify_shard``
+    runs it
   (interpreter start, imports, graph build, restore, reading, conversion, network, ridge and
   Parquet writing all included): frames/s and peak memory (max RSS from ``wait4``);
 - steady: the extraction rate of the same network and precision on the same frames as PNGs
-  (:class:`oath.features.InceptionV4Extractor`, after one warm-up pass): frames/s.
+  (:class:`oath.network.features.InceptionV4Extractor`, after one warm-up pass): frames/s.
 
 Target: job >= 0.85 x steady, peak < 3 GiB. Then planning: a station-year of placeholder files
 (``--year-hours`` site-hours x ``--files-per-hour`` empty files in the archive layout) and the
@@ -50,7 +51,7 @@ CLASSIFY_RULES = ("--allowed-rules", "classify_shard", "classify_images", "class
 # Workers (run in a child process; print one JSON line)
 # ------------------------------------------------------------------------------------------
 def worker_job(args: argparse.Namespace) -> dict[str, float]:
-    from oath.stream import classify_shard
+    from oath.archive.stream import classify_shard
 
     files = sorted(str(p) for p in Path(args.archive).rglob("*.pgm.gz"))
     table = classify_shard(
@@ -67,8 +68,8 @@ def worker_job(args: argparse.Namespace) -> dict[str, float]:
 
 
 def worker_steady(args: argparse.Namespace) -> dict[str, float]:
-    from oath.features import InceptionV4Extractor
-    from oath.themis import prepare_images
+    from oath.archive.themis import prepare_images
+    from oath.network.features import InceptionV4Extractor
 
     manifest = prepare_images([args.archive], Path(args.out) / "png")
     paths = manifest.loc[manifest["status"] == "ok", "png"].tolist()
@@ -106,10 +107,10 @@ def run_child(kind: str, args: argparse.Namespace, work: Path) -> dict[str, floa
 # Set-up
 # ------------------------------------------------------------------------------------------
 def make_inputs(work: Path, args: argparse.Namespace) -> None:
-    from oath.checkpoint import checkpoint_sha256, write_random_checkpoint
-    from oath.data import LABEL_NAMES
-    from oath.predict import LabelModel, Model, save_model
-    from oath.stream0 import write_synthetic_hour
+    from oath.dataset.table import LABEL_NAMES
+    from oath.demo.stream0 import write_synthetic_hour
+    from oath.fit.model import LabelModel, Model, save_model
+    from oath.network.checkpoint import checkpoint_sha256, write_random_checkpoint
 
     write_synthetic_hour(
         work / "archive",
@@ -136,7 +137,7 @@ def make_inputs(work: Path, args: argparse.Namespace) -> None:
 
 def placeholder_year(root: Path, site_hours: int, files_per_hour: int) -> int:
     """Empty files in the archive layout: ``site_hours`` hours (10 UT hours a night)."""
-    from oath.stream0 import archive_path
+    from oath.demo.stream0 import archive_path
 
     count = 0
     first = dt.datetime(2014, 1, 1)

@@ -11,8 +11,8 @@ writes (:func:`oath.classify_report.write_synthetic_dataset`: ``--site-hours`` s
 ``--frames-per-hour`` frames, ``--sites`` sites, ``--hours-per-night`` UT hours a night,
 ``--failed-files`` whole files failed), the pictures the page inlines drawn by the real plotting
 code (the night timelines of the nights the page shows in full with
-:func:`oath.summary.plot_night` from those nights' rows; the class counts with
-:func:`oath.predict.plot_class_counts` on a 1 % sample of the rows; a contact sheet of 6 x 4
+:func:`oath.archive.gather.plot_night` from those nights' rows; the class counts with
+:func:`oath.fit.model.plot_class_counts` on a 1 % sample of the rows; a contact sheet of 6 x 4
 synthetic frames), and placeholder files for the other nights (only linked from the page).
 
 Then it renders the page ``--repeats`` times, each in a fresh Python process as the rule's job
@@ -51,12 +51,12 @@ def draw_pictures(root: Path) -> None:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    from oath import figures
+    from oath.archive.gather import plot_night, to_csv_table
     from oath.classify_report import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
-    from oath.demo import encode_png
-    from oath.predict import plot_class_counts
-    from oath.stream0 import synthetic_frames
-    from oath.summary import plot_night, to_csv_table
+    from oath.demo.dataset import encode_png
+    from oath.demo.stream0 import synthetic_frames
+    from oath.fit.model import plot_class_counts
+    from oath.imaging import figures
 
     data = ds.dataset(root / "dataset", partitioning="hive")
     tally = tally_dataset(root / "dataset")

@@ -5,7 +5,7 @@ Not a test: run it by hand on an otherwise idle machine::
 
     .venv/bin/python bench/bench_extract.py [--images 256] [--repeats 1]
 
-It draws demo-like 256 x 256 grayscale all-sky PNGs (oath.demo: round field of view, stars,
+It draws demo-like 256 x 256 grayscale all-sky PNGs (oath.demo.dataset: round field of view, stars,
 airglow, noise) and a demo checkpoint into a temporary folder, then runs one whole shard job per
 variant, each in its own Python process, so every figure includes interpreter start-up, imports,
 graph build and checkpoint restore:
@@ -14,7 +14,7 @@ graph build and checkpoint restore:
   TensorFlow) and stock TF-slim variable handling, default session settings, then one image at a
   time: decode and preprocess it in its own ``session.run``, feed it to the network as a batch
   of one, collect the row; write the feature file at the end.
-- float32 / bfloat16: ``oath.features.extract_shard`` as the workflow's rule calls it.
+- float32 / bfloat16: ``oath.network.features.extract_shard`` as the workflow's rule calls it.
 
 For each it reports the whole job (wall time, seconds per image), start-up alone (process start
 to network ready: imports, graph build, restore), the first batch (graph optimisation happens
@@ -59,11 +59,15 @@ TARGETS = {
 # ------------------------------------------------------------------------------------------
 def run_baseline(paths: list[str], checkpoint: str, out: str) -> dict[str, float]:
     """The original tool's structure: per image decode + preprocess, then a batch of one."""
-    from oath import _tf_compat
+    from oath.network import _tf_compat
 
     tf, _ = _tf_compat.load()
-    from oath.featurefile import Features, write_features
-    from oath.inception_v4 import VARIABLES_COLLECTION, inception_v4_logits, preprocess_image
+    from oath.network.featurefile import Features, write_features
+    from oath.network.inception_v4 import (
+        VARIABLES_COLLECTION,
+        inception_v4_logits,
+        preprocess_image,
+    )
 
     stamps: dict[str, float] = {}
     with tf.Graph().as_default():
@@ -93,7 +97,7 @@ def run_extract_shard(
     paths: list[str], checkpoint: str, out: str, precision: str, batch_size: int, threads: int
 ) -> dict[str, float]:
     """The workflow's extraction job, timed through its progress callback."""
-    from oath import features
+    from oath.network import features
 
     stamps: dict[str, float] = {}
 
@@ -136,7 +140,7 @@ def worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------
 def make_images(folder: Path, count: int, size: int = 256, seed: int = 2018) -> None:
     """Demo-like grayscale all-sky PNGs, all six demo classes in turn."""
-    from oath.demo import draw_sky, encode_png
+    from oath.demo.dataset import draw_sky, encode_png
 
     rng = np.random.RandomState(seed)
     for index in range(count):
@@ -150,9 +154,9 @@ def ridge_accuracy(logits: np.ndarray, n_splits: int = 5) -> float:
     The images cycle through the six demo classes (see make_images), so image i has class
     i % 6; splits are the original recipe's, RidgeClassifier(alpha=0.03) on the first 70 %.
     """
-    from oath.data import LABEL_NAMES
-    from oath.ridge import RidgeData, fit_split
-    from oath.splits import make_split
+    from oath.dataset.splits import make_split
+    from oath.dataset.table import LABEL_NAMES
+    from oath.fit.ridge import RidgeData, fit_split
 
     n = logits.shape[0]
     data = RidgeData(
@@ -263,7 +267,7 @@ def measure(variant: str, args: argparse.Namespace, images: Path, ckpt: str, out
 
 
 def cpu_description() -> str:
-    from oath.device import cpu_model
+    from oath.network.device import cpu_model
 
     return f"{cpu_model()}, {os.cpu_count()} logical CPUs"
 
@@ -293,7 +297,7 @@ def main() -> None:
     if "baseline" not in args.variants:
         args.variants.insert(0, "baseline")
 
-    from oath.featurefile import read_features
+    from oath.network.featurefile import read_features
 
     with tempfile.TemporaryDirectory(prefix="bench_extract_") as tmp:
         tmp_path = Path(tmp)
@@ -305,7 +309,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from oath.checkpoint import write_random_checkpoint; "
+                "import sys; from oath.network.checkpoint import write_random_checkpoint; "
                 "write_random_checkpoint(sys.argv[1], seed=1804)",
                 ckpt,
             ],

@@ -24,10 +24,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    from oath.checkpoint import write_random_checkpoint
-    from oath.demo import write_demo_dataset
-    from oath.device import cpu_model
-    from oath.features import InceptionV4Extractor
+    from oath.demo.dataset import write_demo_dataset
+    from oath.network.checkpoint import write_random_checkpoint
+    from oath.network.device import cpu_model
+    from oath.network.features import InceptionV4Extractor
 
     work = Path(tempfile.mkdtemp(prefix="bench_layers_"))
     write_demo_dataset(work / "demo", n_images=max(args.images, 12), seed=1, image_size=256)

@@ -3,7 +3,7 @@
 Makes 5,824 images x 1001 float32 features with class structure and station-night groups
 (about 8 frames a night; each night has a dominant class, a night-specific offset and a
 component shared by its frames, so random splits leak), writes the files the workflow would
-pass in, then runs :func:`oath.comparison.compare_to_file` (the configured classifiers, by
+pass in, then runs :func:`oath.fit.comparison.compare_to_file` (the configured classifiers, by
 default the published ridge and logistic regression, x 2 protocols x 5 splits x 2 label sets)
 and prints the time per classifier and the total.
 
@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oath import comparison
-from oath.classifiers import CLASSIFIERS, DEFAULT_CLASSIFIERS
-from oath.data import CLASS6_NAMES
-from oath.demo import DEMO_STATIONS
-from oath.featurefile import Features, write_features
-from oath.splits import make_split, write_split
+from oath.dataset.splits import make_split, write_split
+from oath.dataset.table import CLASS6_NAMES
+from oath.demo.dataset import DEMO_STATIONS
+from oath.fit import comparison
+from oath.fit.classifiers import CLASSIFIERS, DEFAULT_CLASSIFIERS
+from oath.network.featurefile import Features, write_features
 
 
 def synthetic(

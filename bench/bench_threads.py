@@ -5,7 +5,8 @@ Not a test: run it by hand on an otherwise idle machine::
 
     .venv/bin/python bench/bench_threads.py [--images 64]
 
-Each variant is whole shard jobs (``oath.features.extract_shard``, as rule extract_shard calls
+Each variant is whole shard jobs (``oath.network.features.extract_shard``, as rule extract_shard
+calls
 it) in their own Python processes, on demo-like 256 x 256 PNGs and the demo checkpoint, the
 graph cache warm:
 
@@ -39,8 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def worker(images: list[str], checkpoint: str, out: str, threads: int, honoured: bool) -> None:
     """One shard job; prints one JSON line."""
-    from oath import _tf_compat
-    from oath.features import extract_shard
+    from oath.network import _tf_compat
+    from oath.network.features import extract_shard
 
     start = time.perf_counter()
     tf, _ = _tf_compat.load()
@@ -77,9 +78,9 @@ def main() -> None:
     args = parser.parse_args()
     import numpy as np
 
-    from oath.checkpoint import write_random_checkpoint
-    from oath.demo import draw_sky, encode_png
-    from oath.device import cpu_model
+    from oath.demo.dataset import draw_sky, encode_png
+    from oath.network.checkpoint import write_random_checkpoint
+    from oath.network.device import cpu_model
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -110,7 +110,7 @@ def stage_table(jobs: dict[str, list[tuple[float, float]]]) -> list[dict[str, ob
 FLOOR_CODE = """
 import json, sys, time
 from pathlib import Path
-from oath.features import InceptionV4Extractor
+from oath.network.features import InceptionV4Extractor
 paths, ckpt, batch, threads, precision, barrier, n = json.loads(sys.argv[1])
 with InceptionV4Extractor(ckpt, batch_size=batch, threads=threads, precision=precision) as ex:
     ex.extract(paths[: 2 * batch])
@@ -167,7 +167,7 @@ def measure_floor(work: Path, config: dict, threads: int, sample: int, processes
 
 def floor_images(work: Path, count: int) -> None:
     """The first ``count`` demo images rotated by 30 degrees, for the floor (before the run)."""
-    from oath.rotate import rotate_image
+    from oath.imaging.rotate import rotate_image
 
     source = sorted((work / "resources" / "demo").rglob("images/cropped_scaled/*.png"))
     target = work / "floor_images"
@@ -179,8 +179,8 @@ def floor_images(work: Path, count: int) -> None:
 def change_one_image(work: Path) -> Path:
     """Redraw one demo image (inverted pixels): its shard is stale, nothing else is."""
 
-    from oath.demo import encode_png
-    from oath.themis import read_gray8
+    from oath.archive.themis import read_gray8
+    from oath.demo.dataset import encode_png
 
     images = sorted((work / "resources" / "demo").rglob("images/cropped_scaled/*.png"))
     path = images[len(images) // 2]

@@ -1,7 +1,7 @@
 """Fit the raw-frame -> OATH-image conversion against the data set's own images, and check it.
 
 ``classify`` turns raw THEMIS frames into OATH-like images by a crop, a counts -> 0-255 scaling
-and a site angle (:class:`oath.stream.Conversion`); OATH's ``cropped_scaled`` PNGs were made
+and a site angle (:class:`oath.archive.stream.Conversion`); OATH's ``cropped_scaled`` PNGs were made
 from raw frames by a procedure that is not published. ``images/files_origin.csv`` names the
 station and time of every image, so each image can be put beside its raw frame and the
 conversion fitted, per site, and checked:
@@ -14,7 +14,7 @@ conversion fitted, per site, and checked:
 2. :func:`fit_conversion`: per site, on split 0's training images only: the orientation (the
    eight turns and mirrors of the square frame), the crop window (to the pixel, by the
    correlation of the raw frame with the PNG over the PNG's unclipped sky pixels; the crop
-   radius is half the PNG's side, as :func:`oath.themis.frame_to_oath` makes it), then the
+   radius is half the PNG's side, as :func:`oath.archive.themis.frame_to_oath` makes it), then the
    scaling, chosen between the families classify has, a fixed linear counts window (least
    squares over all training pixels of the site that are not clipped) and a per-frame
    percentile stretch (each frame's window by least squares, then the median percentile rank
@@ -27,7 +27,7 @@ conversion fitted, per site, and checked:
 
 Where the user has no raw files, :func:`fetch_raw_files` downloads exactly the stream0 minute
 files the images need with pyucalgarysrs. No step reads how the demo made its PNGs
-(:mod:`oath.demo` keeps that); tests compare.
+(:mod:`oath.demo.dataset` keeps that); tests compare.
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from oath.archive.frames import Frame, ThemisError, input_kind, parse_archive_name
+from oath.archive.themis import ORIENTATIONS, Crop, Scaling, orient, read_frames, read_gray8
 from oath.atomic import atomic_path, write_bytes
-from oath.data import image_name, load_classifications
-from oath.frames import Frame, ThemisError, input_kind, parse_archive_name
-from oath.origins import (
+from oath.dataset.origins import (
     THEMIS_LONGITUDES,
     ProtocolInputError,
     _find_columns,
@@ -58,8 +58,8 @@ from oath.origins import (
     _stations_and_times,
     _whole_numbers,
 )
-from oath.splits import load_split, train_test_rows
-from oath.themis import ORIENTATIONS, Crop, Scaling, orient, read_frames, read_gray8
+from oath.dataset.splits import load_split, train_test_rows
+from oath.dataset.table import image_name, load_classifications
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ class _FileCache:
 
 def list_raw_files(raw_images: str | Path) -> list[Path]:
     """The files of ``raw_images`` (a folder, searched recursively, one file, or a listing)."""
-    from oath.inventory import InventoryError, list_inputs
+    from oath.archive.inventory import InventoryError, list_inputs
 
     try:
         return list_inputs(raw_images)
@@ -611,7 +611,7 @@ def residual(
 ) -> tuple[float, np.ndarray]:
     """Mean absolute grey-level difference inside the crop circle, and the converted image.
 
-    ``conversion`` is an :class:`oath.stream.Conversion`: the very code classify runs."""
+    ``conversion`` is an :class:`oath.archive.stream.Conversion`: the very code classify runs."""
     gray = conversion.to_gray(raw, site)
     if gray.shape != png.shape:
         raise CalibrationError(
@@ -661,7 +661,7 @@ class SiteFit:
 
 
 def _site_conversion(site: str, geometry: Geometry, scaling: Scaling) -> Any:
-    from oath.stream import Conversion
+    from oath.archive.stream import Conversion
 
     return Conversion(
         crop=geometry.crop,
@@ -826,7 +826,7 @@ def fit_conversion(
     ``out_triplets``: a PNG with, per site, a held-out image, its raw frame converted by the fit,
     their difference and the frame through ``base`` (:func:`triplet_sheet`).
     """
-    from oath.stream import Conversion
+    from oath.archive.stream import Conversion
 
     started = time.perf_counter()
     matches = read_matches(matches_csv)
@@ -928,7 +928,7 @@ def triplet_sheet(
     """Per site (picNum, raw frame, OATH PNG): the PNG, the frame through the fitted
     conversion, their absolute difference (x8, white = 32 grey levels or more) and the frame
     through the default conversion, as one contact sheet (PNG bytes)."""
-    from oath import figures
+    from oath.imaging import figures
 
     rows = []
     for site, (pic, raw, png) in sorted(examples.items()):
@@ -958,8 +958,9 @@ def triplet_sheet(
 
 
 def _dataset_conversion(fits: Mapping[str, SiteFit], base: Any, angles: Mapping[str, float]) -> Any:
-    """One :class:`oath.stream.Conversion` from the site fits (see :func:`fit_conversion`)."""
-    from oath.stream import Conversion
+    """One :class:`oath.archive.stream.Conversion` from the site fits (see
+    :func:`fit_conversion`)."""
+    from oath.archive.stream import Conversion
 
     if not fits:
         return dataclasses.replace(base, site_angles={**base.site_angles, **angles})
@@ -1011,9 +1012,9 @@ def route_records(
 ) -> list[Any]:
     """classify's stream records for raw frames: converted, then turned by each image's own
     angle from classifications.csv (as the rotation rule turned its PNG)."""
-    from oath.demo import encode_png
-    from oath.stream import FrameRecord, rotate_png
-    from oath.themis import STATUS_OK
+    from oath.archive.stream import FrameRecord, rotate_png
+    from oath.archive.themis import STATUS_OK
+    from oath.demo.dataset import encode_png
 
     records = []
     for pic in pics:
@@ -1058,9 +1059,9 @@ def measure_agreement(
     ``raw_default``, through ``default`` (the config's classify conversion, today's guess).
     Both raw routes go through classify's streamed extraction with ``checkpoint``.
     """
-    from oath.featurefile import aligned_features, read_features
-    from oath.predict import load_model, predict, train_model
-    from oath.stream import Conversion, StreamingExtractor, check_model_weights
+    from oath.archive.stream import Conversion, StreamingExtractor, check_model_weights
+    from oath.fit.model import load_model, predict, train_model
+    from oath.network.featurefile import aligned_features, read_features
 
     started = time.perf_counter()
     fit = json.loads(Path(fit_json).read_text())
@@ -1104,7 +1105,7 @@ def measure_agreement(
     with StreamingExtractor(
         checkpoint, batch_size=batch_size, threads=threads, precision=precision
     ) as extractor:
-        from oath.checkpoint import checkpoint_sha256
+        from oath.network.checkpoint import checkpoint_sha256
 
         check_model_weights(model, checkpoint_sha256(checkpoint), checkpoint)
         for route, conversion in conversions.items():
@@ -1161,7 +1162,7 @@ def _agreement_figures(
 ) -> dict[str, Any]:
     """Accuracy per route, agreement with the PNG route (overall, per true class, per site),
     and the Logits' relative L2 to the PNG route's; the headline keys are the first label set's."""
-    from oath.data import LABEL_NAMES
+    from oath.dataset.table import LABEL_NAMES
 
     out: dict[str, Any] = {"label_sets": {}}
     site_arr = np.asarray(sites)

@@ -7,7 +7,7 @@ counts per site and per site-night, a site x date overview of every night, the n
 of the nights with most aurora, the contact sheet, the confidence of the labels and every file
 that failed, with its reason.
 
-The partitioned Parquet dataset (:func:`oath.summary.write_dataset`) is read lazily with
+The partitioned Parquet dataset (:func:`oath.archive.gather.write_dataset`) is read lazily with
 ``pyarrow.dataset``: only the columns the page needs, batch by batch, each batch reduced to
 counts at once (:func:`tally_dataset`), so a station-year of frames never sits in memory as rows.
 The page's size is bounded by the number of site-nights (one table row each), failed files and
@@ -37,16 +37,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oath.archive.gather import UNKNOWN
+from oath.archive.stream import PROVENANCE_KEY
+from oath.archive.themis import STATUS_OK
 from oath.atomic import write_bytes
-from oath.data import LABEL_NAMES
-from oath.figures import png_bytes
+from oath.dataset.table import LABEL_NAMES
+from oath.fit.model import load_model, score_column
+from oath.imaging.figures import png_bytes
 from oath.logs import summary
-from oath.predict import load_model, score_column
 from oath.report.page import CSS
 from oath.report.tables import Table, escape
-from oath.stream import PROVENANCE_KEY
-from oath.summary import UNKNOWN
-from oath.themis import STATUS_OK
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def _columns(folder: Path, names: list[str]) -> tuple[list[str], dict[str, list[
 
 
 def dataset_provenance(folder: str | Path) -> dict[str, Any]:
-    """What the shards recorded (:func:`oath.summary.run_provenance`), {} when nothing."""
+    """What the shards recorded (:func:`oath.archive.gather.run_provenance`), {} when nothing."""
     import pyarrow.dataset as ds
 
     raw = (ds.dataset(folder, format="parquet", partitioning="hive").schema.metadata or {}).get(
@@ -831,12 +831,12 @@ def synthetic_predictions(
     rng: np.random.Generator,
     first_file: int = 0,
 ) -> pd.DataFrame:
-    """Rows in the layout of :func:`oath.stream.predictions_table` for ``site_hours`` (site,
+    """Rows in the layout of :func:`oath.archive.stream.predictions_table` for ``site_hours`` (site,
     UT hour), with random scores and, for files numbered in ``failed_files``, one failed row.
 
     Files are one a minute (at most 60 an hour, frames spread over them), numbered from
     ``first_file`` in order; no pixels, no ``png`` (placeholders for rendering tests)."""
-    from oath.stream0 import archive_path
+    from oath.demo.stream0 import archive_path
 
     per_file = -(-frames_per_hour // 60)
     files_per_hour = -(-frames_per_hour // per_file)
@@ -905,7 +905,8 @@ def write_synthetic_dataset(
 ) -> pd.DataFrame:
     """A classify dataset of ``n_site_hours`` site-hours (``hours_per_night`` UT hours from 02
     UT each night per site, nights from 2014-01-01, sites taking turns), partitioned as
-    :func:`oath.summary.write_dataset` writes it; written ``chunk_site_hours`` at a time, so a
+    :func:`oath.archive.gather.write_dataset` writes it; written ``chunk_site_hours`` at a time, so
+    a
     station-year of frames needs little memory. Returns the failed rows (file, status)."""
     import pyarrow as pa
     import pyarrow.dataset as ds

@@ -2,7 +2,7 @@
 
 ``rules/common.smk`` validates with ``snakemake.utils.validate`` against the same schema this
 module reads; what a config means for the data (which folder, which shards) is
-:mod:`oath.datasource`.
+:mod:`oath.dataset.source`.
 """
 
 from __future__ import annotations

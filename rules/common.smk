@@ -1,6 +1,6 @@
 # Config validation, the data source, wildcard constraints, input functions and target lists.
 # No rules here; the logic behind these functions lives in the oath package (the data set,
-# folder or download, in oath.datasource).
+# folder or download, in oath.dataset.source).
 
 import sys
 from pathlib import Path
@@ -10,10 +10,10 @@ from snakemake.utils import validate
 
 import oath.calibration
 import oath.config
-import oath.datasource
-import oath.download
-import oath.inventory
-from oath.data import DatasetError
+import oath.dataset.source
+import oath.dataset.download
+import oath.archive.inventory
+from oath.dataset.table import DatasetError
 
 validate(config, str(oath.config.schema_path()))
 
@@ -24,7 +24,7 @@ def get_unpacked_oath():
 
 
 try:
-    DATA = oath.datasource.DataSource(config, wait_for_unpack=get_unpacked_oath)
+    DATA = oath.dataset.source.DataSource(config, wait_for_unpack=get_unpacked_oath)
 except DatasetError as exc:
     raise WorkflowError(str(exc)) from None
 print(f"oath-pipeline: {DATA.describe()}", file=sys.stderr)
@@ -49,7 +49,7 @@ wildcard_constraints:
 
 
 def get_archive(key):
-    return f"resources/downloads/{oath.download.archive_name(config[key]['url'])}"
+    return f"resources/downloads/{oath.dataset.download.archive_name(config[key]['url'])}"
 
 
 def get_classifications_file(wildcards=None):
@@ -78,7 +78,7 @@ def get_shard_rotated(wildcards):
 
 def get_rotated_dir(wildcards):
     """The folder of the rotated images, whose names a shard manifest lists."""
-    return str(oath.datasource.ROTATED_DIR)
+    return str(oath.dataset.source.ROTATED_DIR)
 
 
 def get_shard_manifests():
@@ -143,7 +143,7 @@ def get_weights_description():
 def get_download(wildcards):
     """The config entry (url, sha256) of the archive a download_archive job fetches."""
     sources = {
-        oath.download.archive_name(config[key]["url"]): config[key]
+        oath.dataset.download.archive_name(config[key]["url"]): config[key]
         for key in ("oath", "inception_v4")
     }
     return sources[wildcards.archive]
@@ -219,7 +219,7 @@ def get_report_targets():
 # --- new images (classify) -----------------------------------------------------------------
 # The input files are listed once per run, by the main Snakemake process, into
 # NEW_INVENTORY; jobs (re-parsing this file on a cluster node) read that table instead of
-# walking the archive again. Shards are keyed by site and UT hour (oath.inventory).
+# walking the archive again. Shards are keyed by site and UT hour (oath.archive.inventory).
 
 NEW_INVENTORY = "results/predictions/inventory.parquet"
 _NEW_SHARDS = []
@@ -228,7 +228,7 @@ _NEW_SHARDS = []
 def get_new_image_shards():
     """Shard key (e.g. gill/2014-03-10T06) -> its input files, from the inventory."""
     if not _NEW_SHARDS:
-        _NEW_SHARDS.append(oath.inventory.shard_files(load_new_inventory()))
+        _NEW_SHARDS.append(oath.archive.inventory.shard_files(load_new_inventory()))
     return _NEW_SHARDS[0]
 
 
@@ -240,14 +240,14 @@ def load_new_inventory():
         )
     try:
         if not workflow.is_main_process:
-            return oath.inventory.read_inventory(NEW_INVENTORY)
-        table = oath.inventory.make_inventory(
+            return oath.archive.inventory.read_inventory(NEW_INVENTORY)
+        table = oath.archive.inventory.make_inventory(
             config["new_images"],
             unit=config["classify"]["shard_unit"],
             image_buckets=config["classify"]["image_buckets"],
         )
-        oath.inventory.write_inventory(table, NEW_INVENTORY)
-    except oath.inventory.InventoryError as exc:
+        oath.archive.inventory.write_inventory(table, NEW_INVENTORY)
+    except oath.archive.inventory.InventoryError as exc:
         raise WorkflowError(str(exc)) from None
     print(
         f"oath-pipeline: {len(table)} new file(s) in "

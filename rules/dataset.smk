@@ -27,7 +27,7 @@ checkpoint unpack_oath:
     input:
         archive=get_archive("oath"),
     output:
-        folder=directory(str(oath.datasource.OATH_DIR)),
+        folder=directory(str(oath.dataset.source.OATH_DIR)),
     log:
         "logs/unpack_oath/oath.log",
     benchmark:
@@ -45,7 +45,7 @@ rule make_split_file:
     input:
         classifications=get_classifications_file,
     output:
-        split=str(oath.datasource.GENERATED_SPLIT),
+        split=str(oath.dataset.source.GENERATED_SPLIT),
     log:
         "logs/make_split_file/split.log",
     benchmark:

@@ -1,8 +1,8 @@
 """Adapter for rule classify_images: shard predictions -> dataset, CSV and summary pictures."""
 
+from oath.archive.gather import merge_predictions, summarise
+from oath.archive.stream import Conversion
 from oath.logs import log_to_file
-from oath.stream import Conversion
-from oath.summary import merge_predictions, summarise
 
 log_to_file(snakemake.log[0])
 table = merge_predictions(

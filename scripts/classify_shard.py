@@ -1,8 +1,8 @@
 """Adapter for rule classify_shard: one shard of new files, streamed to predictions Parquet."""
 
+from oath.archive.stream import Conversion, classify_shard
 from oath.config import checkpoint_prefix
 from oath.logs import log_to_file
-from oath.stream import Conversion, classify_shard
 
 log_to_file(snakemake.log[0])
 classify_shard(

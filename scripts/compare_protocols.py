@@ -1,6 +1,6 @@
 """Adapter for rule compare_protocols: classifiers x split protocols on the same features."""
 
-from oath.comparison import compare_to_file
+from oath.fit.comparison import compare_to_file
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])

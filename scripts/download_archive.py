@@ -1,6 +1,6 @@
 """Adapter for rule download_archive: resumable, checksummed download of a published archive."""
 
-from oath.download import download
+from oath.dataset.download import download
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])

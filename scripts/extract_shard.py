@@ -1,9 +1,9 @@
 """Adapter for rule extract_shard: Inception-v4 Logits of one shard's rotated images."""
 
 from oath.config import checkpoint_prefix
-from oath.features import extract_shard
+from oath.imaging.rotate import read_manifest
 from oath.logs import log_to_file
-from oath.rotate import read_manifest
+from oath.network.features import extract_shard
 
 log_to_file(snakemake.log[0])
 extract_shard(

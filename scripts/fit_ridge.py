@@ -1,7 +1,7 @@
 """Adapter for rule fit_ridge: one RidgeClassifier fit on one split and label set."""
 
+from oath.fit.ridge import fit_split_to_file
 from oath.logs import log_to_file
-from oath.ridge import fit_split_to_file
 
 log_to_file(snakemake.log[0])
 fit_split_to_file(

@@ -2,7 +2,7 @@
 
 import os
 
-from oath.demo import write_demo_dataset
+from oath.demo.dataset import write_demo_dataset
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Adapter for rule match_raw_frames: every data-set image to its raw frame (files_origin.csv)."""
 
 from oath.calibration import list_raw_files, match_frames, origin_rows
-from oath.data import load_classifications
+from oath.dataset.table import load_classifications
 from oath.logs import log_to_file, summary
 
 log_to_file(snakemake.log[0])

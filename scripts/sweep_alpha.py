@@ -1,7 +1,7 @@
 """Adapter for rule sweep_alpha: CV accuracy per alpha on the training parts only."""
 
+from oath.fit.ridge import sweep_alpha_to_file
 from oath.logs import log_to_file
-from oath.ridge import sweep_alpha_to_file
 
 log_to_file(snakemake.log[0])
 sweep_alpha_to_file(

@@ -1,7 +1,7 @@
 """Adapter for rule train_model: the ridge classifier for new images, with its provenance."""
 
+from oath.fit.model import train_model
 from oath.logs import log_to_file
-from oath.predict import train_model
 
 log_to_file(snakemake.log[0])
 train_on = snakemake.params.train_on  # "all" or a split number

@@ -2,8 +2,8 @@
 
 import os
 
+from oath.dataset.unpack import unpack_expecting
 from oath.logs import log_to_file
-from oath.unpack import unpack_expecting
 
 log_to_file(snakemake.log[0])
 if "folder" in snakemake.output.keys():  # the OATH tarball: unpack into the declared folder

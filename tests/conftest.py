@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from oath.demo import write_demo_dataset
-from oath.inception_v4 import CACHE_DIR_ENV
+from oath.demo.dataset import write_demo_dataset
+from oath.network.inception_v4 import CACHE_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -117,7 +117,7 @@ def build_once(tmp_path_factory, name: str, build) -> Path:
 def random_checkpoint(tmp_path_factory) -> Path:
     """The random-weight Inception-v4 checkpoint of the default seed (1804: the demo's, and
     the parity fixture's values), written once per session: its V2 prefix. Tests only read it."""
-    from oath.checkpoint import write_random_checkpoint
+    from oath.network.checkpoint import write_random_checkpoint
 
     folder = build_once(
         tmp_path_factory, "random-checkpoint", lambda f: write_random_checkpoint(f / "inception_v4")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from oath.atomic import atomic_path, write_json
-from oath.featurefile import Features, read_features, write_features
-from oath.rotate import RotationError, rotate_image
+from oath.imaging.rotate import RotationError, rotate_image
+from oath.network.featurefile import Features, read_features, write_features
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

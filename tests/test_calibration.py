@@ -1,6 +1,6 @@
 """calibrate: images matched to their raw frames, and the conversion recovered from them.
 
-Synthetic raw frames (oath.stream0) are turned into "OATH images" by a known conversion (the
+Synthetic raw frames (oath.demo.stream0) are turned into "OATH images" by a known conversion (the
 very Conversion classify runs); the fit sees only frames and images. Tolerances: orientation
 and crop centre exact (the centre to the pixel, which is all the fit searches), radius exact
 (half the image's side), a linear window within 0.5 % of its width, percentiles within 0.5
@@ -18,6 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from oath.archive.cdf import write_synthetic_asf_cdf
+from oath.archive.stream import Conversion
+from oath.archive.themis import Crop, Scaling, read_frames, read_gray8
 from oath.calibration import (
     MATCHED,
     CalibrationError,
@@ -29,11 +32,8 @@ from oath.calibration import (
     read_matches,
 )
 from oath.config import validate_config
-from oath.demo import demo_conversion, write_demo_dataset
-from oath.stream import Conversion
-from oath.stream0 import archive_path, synthetic_frames, write_stream0
-from oath.themis import Crop, Scaling, read_frames, read_gray8
-from oath.themis_cdf import write_synthetic_asf_cdf
+from oath.demo.dataset import demo_conversion, write_demo_dataset
+from oath.demo.stream0 import archive_path, synthetic_frames, write_stream0
 
 SITE = "gill"
 
@@ -158,7 +158,7 @@ def small_demo(tmp_path_factory):
 
 def test_the_demo_fit_recovers_its_secret_and_classify_can_use_it(small_demo, tmp_path):
     from oath.calibration import list_raw_files
-    from oath.data import load_classifications
+    from oath.dataset.table import load_classifications
 
     classes = small_demo / "classifications"
     table = load_classifications(classes / "classifications.csv")

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from oath.archive.themis import name_stem, read_gray8
 from oath.calibration import MATCHED
 from oath.config import validate_config
-from oath.demo import demo_conversion
-from oath.themis import name_stem, read_gray8
+from oath.demo.dataset import demo_conversion
 from tests.browser import load_page
 from tests.workflow import e2e_config, snakemake, write_config
 

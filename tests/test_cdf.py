@@ -1,4 +1,5 @@
-"""oath.themis_cdf: THEMIS L1 ASF CDF files read like stream0 files, synthetic writer, bad input."""
+"""oath.archive.cdf: THEMIS L1 ASF CDF files read like stream0 files, synthetic writer, bad
+input."""
 
 from __future__ import annotations
 
@@ -10,20 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oath.themis import ThemisError, frame_to_oath, input_kind, prepare_images, read_frames
-from oath.themis_cdf import (
+from oath.archive.cdf import (
     EPOCH_1970_MS,
     iter_asf_cdf,
     parse_asf_name,
     read_asf_cdf,
     write_synthetic_asf_cdf,
 )
+from oath.archive.themis import ThemisError, frame_to_oath, input_kind, prepare_images, read_frames
 
 cdflib = pytest.importorskip("cdflib")
 pytest.importorskip("pyucalgarysrs")
 # The stream0 writer of tests/test_themis.py (archive header lines); switch to a shared
 # writer in oath/ once there is one.
-from oath.stream0 import stream0_bytes  # noqa: E402
+from oath.demo.stream0 import stream0_bytes  # noqa: E402
 
 SITE = "gako"
 NAME = "thg_l1_asf_gako_2011010617_v01.cdf"

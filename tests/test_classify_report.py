@@ -1,8 +1,9 @@
 """oath.classify_report: the classify run's page, from a run with corrupt files and at archive size.
 
 The corrupt run is real up to the network: synthetic stream0 files (some damaged) read and
-converted by oath.stream, scored by a ridge model on random features (no Inception-v4 here;
-tests/test_stream.py runs the network), gathered by oath.summary into the dataset and pictures
+converted by oath.archive.stream, scored by a ridge model on random features (no Inception-v4 here;
+tests/test_stream.py runs the network), gathered by oath.archive.gather into the dataset and
+pictures
 exactly as rule classify_images does.
 """
 
@@ -17,18 +18,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from oath.archive.gather import merge_predictions, summarise
+from oath.archive.stream import Conversion, iter_frames, predictions_table, write_parquet
 from oath.classify_report import (
     ReportError,
     tally_dataset,
     write_classify_report,
     write_synthetic_dataset,
 )
-from oath.data import LABEL_NAMES
-from oath.demo import encode_png
-from oath.predict import LabelModel, Model, load_model, save_model
-from oath.stream import Conversion, iter_frames, predictions_table, write_parquet
-from oath.stream0 import write_synthetic_hour
-from oath.summary import merge_predictions, summarise
+from oath.dataset.table import LABEL_NAMES
+from oath.demo.dataset import encode_png
+from oath.demo.stream0 import write_synthetic_hour
+from oath.fit.model import LabelModel, Model, load_model, save_model
 
 from .browser import load_page
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oath.featurefile import read_features
+from oath.network.featurefile import read_features
 
 from .workflow import (
     N_FITS,

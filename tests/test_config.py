@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from oath.config import validate_config
-from oath.data import DatasetError
-from oath.datasource import DataSource, resolve_dataset, shard_of, shard_table
+from oath.dataset.source import DataSource, resolve_dataset, shard_of, shard_table
+from oath.dataset.table import DatasetError
 
 from .conftest import REPO
 

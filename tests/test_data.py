@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from oath.data import (
+from oath.dataset.splits import SplitError
+from oath.dataset.table import (
     DatasetError,
     load_classifications,
     load_dataset,
     pic_num_of,
     rotated_name,
 )
-from oath.splits import SplitError
 
 
 def csv_path(root):

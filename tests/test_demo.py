@@ -7,9 +7,9 @@ import hashlib
 import numpy as np
 from wand.image import Image
 
-from oath.data import load_dataset
-from oath.demo import DRAW, _Sky, demo_origins, demo_table, draw_sky, write_demo_dataset
-from oath.splits import load_split
+from oath.dataset.splits import load_split
+from oath.dataset.table import load_dataset
+from oath.demo.dataset import DRAW, _Sky, demo_origins, demo_table, draw_sky, write_demo_dataset
 
 
 def digest(root):

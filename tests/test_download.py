@@ -1,4 +1,5 @@
-"""oath.download against HTTP servers started here on 127.0.0.1: resume, checksums, timeouts,
+"""oath.dataset.download against HTTP servers started here on 127.0.0.1: resume, checksums,
+timeouts,
 refused connections, and archives that try to write outside their folder. No real URL is used."""
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from oath import download as dl
-from oath.download import DownloadError, download, part_path, sha256_file
-from oath.unpack import UnsafeArchiveError, fetch_and_unpack, safe_extract
+from oath.dataset import download as dl
+from oath.dataset.download import DownloadError, download, part_path, sha256_file
+from oath.dataset.unpack import UnsafeArchiveError, fetch_and_unpack, safe_extract
 
 PAYLOAD = random.Random(1804).randbytes(300_000)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -224,7 +225,7 @@ def test_progress_goes_to_stderr_throttled_and_can_be_switched_off(server, tmp_p
 
 
 def test_the_checksum_is_logged(server, tmp_path, caplog):
-    with caplog.at_level("INFO", logger="oath.download"):
+    with caplog.at_level("INFO", logger="oath.dataset.download"):
         download(server.url("oath.tgz"), tmp_path / "a.tgz", progress=False)
     assert PAYLOAD_SHA in caplog.text
 

@@ -1,4 +1,5 @@
-"""Tests for oath.features, oath.checkpoint and oath.inception_v4: Inception-v4 parity,
+"""Tests for oath.network.features, oath.network.checkpoint and oath.network.inception_v4:
+Inception-v4 parity,
 checkpoints, extraction errors, shard merging.
 
 The parity test needs ../shared/fixtures/inception_v4 beside the checkout and skips without it;
@@ -19,17 +20,17 @@ import h5py
 import numpy as np
 import pytest
 
-import oath.inception_v4
-from oath import _tf_compat
-from oath.checkpoint import (
+import oath.network.inception_v4
+from oath.demo.dataset import draw_sky, encode_png
+from oath.network import _tf_compat
+from oath.network.checkpoint import (
     CheckpointError,
     check_checkpoint,
     checkpoint_sha256,
     write_random_checkpoint,
 )
-from oath.demo import draw_sky, encode_png
-from oath.device import batch_size_for, cpu_model, visible_gpus
-from oath.featurefile import (
+from oath.network.device import batch_size_for, cpu_model, visible_gpus
+from oath.network.featurefile import (
     PRELOGITS,
     FeatureFileError,
     Features,
@@ -37,14 +38,14 @@ from oath.featurefile import (
     read_features,
     write_features,
 )
-from oath.features import (
+from oath.network.features import (
     ImageError,
     InceptionV4Extractor,
     extract_logits,
     extract_shard,
     merge_feature_shards,
 )
-from oath.inception_v4 import (
+from oath.network.inception_v4 import (
     CACHE_DIR_ENV,
     NUM_CLASSES,
     PREPROCESSING,
@@ -283,7 +284,7 @@ def test_cached_graph_gives_the_built_networks_features(
     assert cache.parent == tmp_path / "cache" and cache.is_file()
     assert f"cached as {cache}" in caplog.text
     caplog.clear()
-    monkeypatch.setattr(oath.inception_v4, "inception_v4_logits", _no_build)
+    monkeypatch.setattr(oath.network.inception_v4, "inception_v4_logits", _no_build)
     with InceptionV4Extractor(demo_checkpoint, batch_size=2, threads=1) as extractor:
         cached = extractor.extract_layers(images)
     assert f"cached graph {cache}" in caplog.text
@@ -355,7 +356,7 @@ def test_extraction_reuses_its_memory_between_batches(demo_checkpoint, sky_image
     """After the first batches, a forward pass does not page-fault its activations in again.
 
     With glibc's defaults each image cost ~20,000 minor page faults and ~90 ms of kernel time
-    (a quarter of the run on a 2-core EPYC); see oath._tf_compat.keep_freed_memory.
+    (a quarter of the run on a 2-core EPYC); see oath.network._tf_compat.keep_freed_memory.
     """
     # One batch of 8: big enough for glibc's defaults to page-fault ~4,600 times an image
     # (measured), so the test tells the two apart; ~80 with oath's settings.

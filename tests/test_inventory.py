@@ -1,4 +1,5 @@
-"""oath.inventory: one listing per run, stable site-hour shard names; oath.stream0 files."""
+"""oath.archive.inventory: one listing per run, stable site-hour shard names; oath.demo.stream0
+files."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oath.inventory import (
+from oath.archive.inventory import (
     InventoryError,
     make_inventory,
     read_inventory,
@@ -16,8 +17,8 @@ from oath.inventory import (
     shard_key,
     write_inventory,
 )
-from oath.stream0 import archive_path, synthetic_frames, write_stream0
-from oath.themis import read_frames
+from oath.archive.themis import read_frames
+from oath.demo.stream0 import archive_path, synthetic_frames, write_stream0
 
 pytest.importorskip("pyucalgarysrs")
 

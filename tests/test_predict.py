@@ -1,4 +1,4 @@
-"""oath.predict: train on split 0's training part, classify the test part as if it were new."""
+"""oath.fit.model: train on split 0's training part, classify the test part as if it were new."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import RidgeClassifier
 
-from oath.data import CLASS6_NAMES, load_classifications
-from oath.demo import encode_png
-from oath.featurefile import PRELOGITS, FeatureFileError, Features, read_features, write_features
-from oath.predict import (
+from oath.archive.themis import write_prepared_table
+from oath.dataset.splits import make_split, write_split
+from oath.dataset.table import CLASS6_NAMES, load_classifications
+from oath.demo.dataset import encode_png
+from oath.fit.model import (
     ModelError,
     classify_to_csv,
     contact_sheet,
@@ -24,8 +25,13 @@ from oath.predict import (
     score_column,
     train_model,
 )
-from oath.splits import make_split, write_split
-from oath.themis import write_prepared_table
+from oath.network.featurefile import (
+    PRELOGITS,
+    FeatureFileError,
+    Features,
+    read_features,
+    write_features,
+)
 
 N_PER_CLASS = 12
 N_FEATURES = 1001

@@ -11,15 +11,15 @@ import pytest
 from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import recall_score
 
-from oath import classifiers, comparison, protocols
-from oath import origins as origin_table
 from oath.config import validate_config
-from oath.data import CLASS6_NAMES
-from oath.demo import demo_origins, demo_table
-from oath.featurefile import PRELOGITS, FeatureFileError, Features, write_features
-from oath.origins import ProtocolInputError
+from oath.dataset import origins as origin_table
+from oath.dataset.origins import ProtocolInputError
+from oath.dataset.splits import make_split, write_split
+from oath.dataset.table import CLASS6_NAMES
+from oath.demo.dataset import demo_origins, demo_table
+from oath.fit import classifiers, comparison, protocols
+from oath.network.featurefile import PRELOGITS, FeatureFileError, Features, write_features
 from oath.report.protocols import protocols_section
-from oath.splits import make_split, write_split
 
 N_IMAGES, N_FEATURES, N_NIGHTS = 120, 20, 15
 STATIONS = ("fsmi", "gill", "rank")

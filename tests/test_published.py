@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from oath.featurefile import FeatureFileError, Features, write_features
-from oath.published import compare_features, compare_features_to_file
+from oath.fit.published import compare_features, compare_features_to_file
+from oath.fit.ridge import aggregate
+from oath.network.featurefile import FeatureFileError, Features, write_features
 from oath.report.published_features import published_section
-from oath.ridge import aggregate
 
 from .test_ridge import make_inputs, run_splits
 

@@ -14,9 +14,9 @@ import threading
 import numpy as np
 import pytest
 
-from oath.data import load_classifications, rotated_name
-from oath.demo import write_demo_dataset
-from oath.featurefile import Features, write_features
+from oath.dataset.table import load_classifications, rotated_name
+from oath.demo.dataset import write_demo_dataset
+from oath.network.featurefile import Features, write_features
 
 from .workflow import (
     N_FITS,

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oath.data import rotated_name
+from oath.dataset.table import rotated_name
+from oath.fit.ridge import aggregate, read_json, sweep_alpha_to_file
 from oath.report.page import write_report
-from oath.ridge import aggregate, read_json, sweep_alpha_to_file
 
 from .test_ridge import WEIGHTS, make_inputs, run_splits
 

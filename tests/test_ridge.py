@@ -1,4 +1,5 @@
-"""oath.ridge on tiny synthetic features: parity with the original script, input checks, sweep."""
+"""oath.fit.ridge on tiny synthetic features: parity with the original script, input checks,
+sweep."""
 
 from __future__ import annotations
 
@@ -15,16 +16,9 @@ import pytest
 from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import confusion_matrix
 
-from oath.data import CLASS6_NAMES
-from oath.featurefile import (
-    PRELOGITS,
-    AlignmentError,
-    FeatureFileError,
-    Features,
-    read_features,
-    write_features,
-)
-from oath.ridge import (
+from oath.dataset.splits import SplitError, make_split, write_split
+from oath.dataset.table import CLASS6_NAMES
+from oath.fit.ridge import (
     RidgeInputError,
     aggregate,
     fit_split_to_file,
@@ -33,7 +27,14 @@ from oath.ridge import (
     ridge_path_predict,
     sweep_alpha_to_file,
 )
-from oath.splits import SplitError, make_split, write_split
+from oath.network.featurefile import (
+    PRELOGITS,
+    AlignmentError,
+    FeatureFileError,
+    Features,
+    read_features,
+    write_features,
+)
 
 N_IMAGES = 60
 N_FEATURES = 12

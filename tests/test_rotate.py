@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from wand.image import Image
 
-from oath.demo import draw_sky, encode_png
-from oath.rotate import RotationError, rotate_image, rotate_images
+from oath.demo.dataset import draw_sky, encode_png
+from oath.imaging.rotate import RotationError, rotate_image, rotate_images
 
 
 def pixels(path) -> np.ndarray:
@@ -95,7 +95,7 @@ def test_wand_finds_imagemagick_without_running_a_compiler():
         "    runs.append(os.path.basename(args if isinstance(args, str) else args[0]))\n"
         "    popen_init(self, args, *rest, **kwargs)\n"
         "subprocess.Popen.__init__ = record\n"
-        "from oath.rotate import import_wand\n"
+        "from oath.imaging.rotate import import_wand\n"
         "wand = import_wand()\n"
         "with wand.Image(width=2, height=2, pseudo='xc:black') as image:\n"
         "    assert image.width == 2\n"

@@ -1,11 +1,11 @@
-"""oath.splits: the published split recipe, the split file, and the rule that cuts a row."""
+"""oath.dataset.splits: the published split recipe, the split file, and the rule that cuts a row."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from oath.splits import (
+from oath.dataset.splits import (
     SPLIT_SEED,
     TRAIN_FRACTION,
     SplitError,

@@ -1,4 +1,5 @@
-"""oath.stream and the classify rules: streamed shards equal the PNG path, failures, resume."""
+"""oath.archive.stream and the classify rules: streamed shards equal the PNG path, failures,
+resume."""
 
 from __future__ import annotations
 
@@ -12,16 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oath.checkpoint import checkpoint_sha256
-from oath.data import LABEL_NAMES
-from oath.featurefile import PRELOGITS, read_features
-from oath.features import extract_logits
-from oath.inventory import make_inventory
-from oath.predict import LabelModel, Model, load_model, predict, save_model
-from oath.stream import Conversion, classify_shard
-from oath.stream0 import archive_path, synthetic_frames, write_stream0, write_synthetic_hour
-from oath.themis import prepare_images
-from oath.themis_cdf import write_synthetic_asf_cdf
+from oath.archive.cdf import write_synthetic_asf_cdf
+from oath.archive.inventory import make_inventory
+from oath.archive.stream import Conversion, classify_shard
+from oath.archive.themis import prepare_images
+from oath.dataset.table import LABEL_NAMES
+from oath.demo.stream0 import archive_path, synthetic_frames, write_stream0, write_synthetic_hour
+from oath.fit.model import LabelModel, Model, load_model, predict, save_model
+from oath.network.checkpoint import checkpoint_sha256
+from oath.network.featurefile import PRELOGITS, read_features
+from oath.network.features import extract_logits
 from tests.browser import load_page
 from tests.workflow import planned_jobs, snakemake, write_config
 
@@ -84,7 +85,8 @@ def relative_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def classify_with_features(files, tmp_path: Path, checkpoint, model, batch_size: int):
-    """One shard through oath.stream with the test angles, keeping its Logits in shard.extra."""
+    """One shard through oath.archive.stream with the test angles, keeping its Logits in
+    shard.extra."""
     return classify_shard(
         files,
         checkpoint,

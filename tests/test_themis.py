@@ -1,4 +1,5 @@
-"""oath.themis: raw THEMIS files through pyucalgarysrs, conversion to OATH-like PNGs, manifest."""
+"""oath.archive.themis: raw THEMIS files through pyucalgarysrs, conversion to OATH-like PNGs,
+manifest."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oath.demo import encode_png
-from oath.rotate import rotate_image
-from oath.stream0 import stream0_bytes
-from oath.themis import (
+from oath.archive.themis import (
     Crop,
     NoImagesError,
     Scaling,
@@ -24,6 +22,9 @@ from oath.themis import (
     read_gray8,
     read_prepared_table,
 )
+from oath.demo.dataset import encode_png
+from oath.demo.stream0 import stream0_bytes
+from oath.imaging.rotate import rotate_image
 
 pytest.importorskip("pyucalgarysrs")
 
@@ -143,7 +144,8 @@ def test_prepare_images_manifest(tmp_path, raw_frames):
     assert [Path(p).name for p in raw["png"]] == [
         f"20140310_0600_gill_themis19_full_f0{k}.png" for k in range(3)
     ]
-    # the frame, converted, then turned by the site's angle exactly as oath.rotate turns images
+    # the frame, converted, then turned by the site's angle exactly as oath.imaging.rotate turns
+    # images
     unrotated = tmp_path / "unrotated.png"
     unrotated.write_bytes(
         encode_png(frame_to_oath(np.flipud(raw_frames[0]), None, Scaling("linear", 3000, 65535)))
@@ -181,7 +183,7 @@ def test_truncated_file_is_named_in_the_log(tmp_path, raw_frames, caplog):
     bad = tmp_path / "in" / "20140310_0602_gill_themis19_full.pgm.gz"
     bad.parent.mkdir()
     bad.write_bytes(data[:-5000])
-    with caplog.at_level("WARNING", logger="oath.themis"):
+    with caplog.at_level("WARNING", logger="oath.archive.themis"):
         manifest = prepare_images([bad], tmp_path / "out")
     assert manifest["status"].iloc[0].startswith("failed: pyucalgarysrs could not read it")
     assert bad.name in caplog.text

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oath import _tf_compat
-from oath.demo import encode_png
-from oath.featurefile import read_features
+from oath.demo.dataset import encode_png
+from oath.network import _tf_compat
+from oath.network.featurefile import read_features
 
 from .browser import load_page
 from .workflow import (

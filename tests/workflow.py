@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from oath.checkpoint import FIXTURE_CHECKPOINT_SEED
+from oath.network.checkpoint import FIXTURE_CHECKPOINT_SEED
 
 REPO = Path(__file__).resolve().parents[1]
 

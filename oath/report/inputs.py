@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from oath.fit.ridge import read_json
 from oath.report.calibration import calibration_section
 from oath.report.page import write_report
 from oath.report.protocols import protocols_section
 from oath.report.published_features import published_section
 from oath.report.tables import Section
-from oath.ridge import read_json
 
 
 class ReportInputError(ValueError):

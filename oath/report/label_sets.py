@@ -16,10 +16,10 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 
-from oath.data import rotated_name
-from oath.figures import SheetCell, SheetRow, confusion_figure, contact_sheet, thumbnail
+from oath.dataset.table import rotated_name
+from oath.fit.ridge import aggregate, read_json
+from oath.imaging.figures import SheetCell, SheetRow, confusion_figure, contact_sheet, thumbnail
 from oath.report.tables import Table, escape
-from oath.ridge import aggregate, read_json
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class LabelSet:
     """One label set's results, as the report shows them."""
 
     labels: str
-    summary: dict[str, Any]  # oath.ridge.aggregate of the per-split results
+    summary: dict[str, Any]  # oath.fit.ridge.aggregate of the per-split results
     results: list[dict[str, Any]]
     sweep: dict[str, Any] | None
     examples: dict[int, list[int]]  # class -> picNums shown

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from oath.atomic import write_bytes
-from oath.data import load_classifications
-from oath.featurefile import LOGITS, read_features
-from oath.published import PAPER, PUBLISHED_LINE, PUBLISHED_SUMMARY
+from oath.dataset.table import load_classifications
+from oath.fit.published import PAPER, PUBLISHED_LINE, PUBLISHED_SUMMARY
+from oath.network.featurefile import LOGITS, read_features
 from oath.report.label_sets import (
     LABEL_TITLES,
     ImageFinder,

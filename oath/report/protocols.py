@@ -1,4 +1,4 @@
-"""Report section: classifiers x split protocols, from :func:`oath.comparison.compare_to_file`'s
+"""Report section: classifiers x split protocols, from :func:`oath.fit.comparison.compare_to_file`'s
 JSON: the table on Logits, the published ridge's printed line, and the leakage gap in words;
 then the feature sets (Logits, pooled PreLogitsFlatten) x classifier x protocol table, each row
 set against the published ridge on Logits in units of its split std."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from oath.featurefile import LOGITS
-from oath.published import PUBLISHED_LINE
+from oath.fit.published import PUBLISHED_LINE
+from oath.network.featurefile import LOGITS
 from oath.report.provenance import has_random_weights
 from oath.report.tables import Section, Table, escape
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oath.featurefile import RANDOM_WEIGHTS_ATTR
+from oath.network.featurefile import RANDOM_WEIGHTS_ATTR
 from oath.report.tables import Table
 
 #: Config keys the report shows (and so the only ones its rule depends on): data set, demo and

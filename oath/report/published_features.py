@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from oath.published import describe_comparison
+from oath.fit.published import describe_comparison
+from oath.fit.ridge import aggregate, read_json
 from oath.report.tables import Section, Table, escape
-from oath.ridge import aggregate, read_json
 
 TITLE = "Our features and the published ones"
 
@@ -20,7 +20,7 @@ def published_section(
     """Accuracy on both feature sets per label set, and how far our Logits are from theirs.
 
     ``extracted`` and ``published`` map a label set to its per-split result JSONs;
-    ``comparison`` is :func:`oath.published.compare_features_to_file`'s JSON, when there is one.
+    ``comparison`` is :func:`oath.fit.published.compare_features_to_file`'s JSON, when there is one.
     """
     rows = []
     for labels in extracted:

@@ -1,8 +1,8 @@
 """What every reader of new all-sky input hands back: :class:`Frame` lists, or a
 :class:`ThemisError` naming the file.
 
-The readers live in :mod:`oath.themis` (raw stream0 files, PNG/JPEG) and
-:mod:`oath.themis_cdf` (L1 ASF CDF files); both import this module and neither imports the
+The readers live in :mod:`oath.archive.themis` (raw stream0 files, PNG/JPEG) and
+:mod:`oath.archive.cdf` (L1 ASF CDF files); both import this module and neither imports the
 other at module level, so the two have no import cycle.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 RAW_SUFFIXES = (".pgm", ".pgm.gz", ".pgm.bz2")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-CDF_SUFFIXES = (".cdf",)  # THEMIS L1 ASF hour files, read by oath.themis_cdf
+CDF_SUFFIXES = (".cdf",)  # THEMIS L1 ASF hour files, read by oath.archive.cdf
 # Which archive a file comes from, by its input kind (see input_kind): the column `archive` of
 # the inventory and of the predictions.
 ARCHIVES = {"raw": "ucalgary_stream0", "cdf": "themis_l1_cdf", "image": "image"}

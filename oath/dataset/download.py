@@ -1,4 +1,4 @@
-"""Fetch the large inputs: the OATH tarball and the Inception-v4 checkpoint (oath.unpack
+"""Fetch the large inputs: the OATH tarball and the Inception-v4 checkpoint (oath.dataset.unpack
 unpacks them).
 
 ``download`` streams a URL into ``<dest>.part``, resuming an interrupted transfer with an HTTP

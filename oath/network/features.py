@@ -2,10 +2,11 @@
 
 Each forward pass gives two feature sets at once: ``Logits`` (1001, what the paper classified)
 and ``PreLogitsFlatten`` (1536, the average pool before the classifier); both are fetched in
-the same ``session.run`` and written side by side (:mod:`oath.featurefile`).
+the same ``session.run`` and written side by side (:mod:`oath.network.featurefile`).
 
-The network and its preprocessing are in :mod:`oath.inception_v4`, checkpoints in
-:mod:`oath.checkpoint`. Decoding, preprocessing and the network run in one TensorFlow graph: a
+The network and its preprocessing are in :mod:`oath.network.inception_v4`, checkpoints in
+:mod:`oath.network.checkpoint`. Decoding, preprocessing and the network run in one TensorFlow
+graph: a
 ``tf.data`` pipeline decodes the next images while the network works on the current batch.
 
 TensorFlow is imported on first use, so merging shards stays cheap.
@@ -25,10 +26,16 @@ from typing import Any, Self, TypeVar
 
 import numpy as np
 
-from oath import _tf_compat
-from oath.checkpoint import checkpoint_sha256, checkpoint_shapes, compare_checkpoint
-from oath.device import DEVICE_ATTR, batch_size_for, cpu_model, merged_devices, prepare_device
-from oath.featurefile import (
+from oath.network import _tf_compat
+from oath.network.checkpoint import checkpoint_sha256, checkpoint_shapes, compare_checkpoint
+from oath.network.device import (
+    DEVICE_ATTR,
+    batch_size_for,
+    cpu_model,
+    merged_devices,
+    prepare_device,
+)
+from oath.network.featurefile import (
     LAYERS,
     LOGITS,
     MAKING_ATTRS,
@@ -38,7 +45,7 @@ from oath.featurefile import (
     read_features,
     write_features,
 )
-from oath.inception_v4 import (
+from oath.network.inception_v4 import (
     PREPROCESSING,
     ImportedNetwork,
     import_inception_v4,
@@ -172,7 +179,8 @@ class Network:
             raise ValueError(f"batch_size and threads must be >= 1, got {batch_size}, {threads}")
         tf, _ = _tf_compat.load()
         started = time.perf_counter()
-        #: Where the network runs, in words ("GPU: ..." or "CPU: ..."); see :mod:`oath.device`.
+        #: Where the network runs, in words ("GPU: ..." or "CPU: ..."); see
+        #: :mod:`oath.network.device`.
         self.device = prepare_device(tf)
         self.checkpoint = Path(checkpoint)
         self.batch_size = batch_size_for(self.device, batch_size, gpu_batch_size)
@@ -439,7 +447,7 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
     that occur more than once and shards made with different weights, checkpoint or precision;
     errors name the shards. Attributes shared by all shards are kept; ``device`` lists every
     device that made them (float32 on a CPU and on a GPU agree within tolerance, see
-    :mod:`oath.device`; precisions never mix). Shards without rows (new
+    :mod:`oath.network.device`; precisions never mix). Shards without rows (new
     images that all failed to read) add nothing, so their provenance is not compared.
     ``PreLogitsFlatten`` is merged when every shard has it; otherwise the merged file holds
     Logits only (a warning names a shard without it).

@@ -9,8 +9,8 @@ the pre-softmax ``Logits`` end point (N x 1001), as in Clausen & Nickisch (2018)
 Extraction imports the network from a graph file built once per machine and cached
 (:func:`import_inception_v4`), which is faster than building it with tf-slim in every job.
 Preprocessing is the reference evaluation preprocessing (see :data:`PREPROCESSING`).
-Checkpoints live in :mod:`oath.checkpoint`, running the network on images in
-:mod:`oath.features`. TensorFlow is imported on first use.
+Checkpoints live in :mod:`oath.network.checkpoint`, running the network on images in
+:mod:`oath.network.features`. TensorFlow is imported on first use.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from oath import _tf_compat
 from oath.atomic import write_bytes
+from oath.network import _tf_compat
 
 log = logging.getLogger(__name__)
 

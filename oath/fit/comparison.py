@@ -3,9 +3,9 @@
 Clausen & Nickisch (2018) scored ``RidgeClassifier(alpha=0.03)`` on 5 random 70/30 splits of
 the OATH images (0.8174 +- 0.0103 for 6 classes). Consecutive THEMIS frames of one night look
 alike, so a random split puts near-twins on both sides. This module scores the same features
-under the two split protocols of :mod:`oath.protocols` (``grouped`` needs
-``images/files_origin.csv``, read by :mod:`oath.origins`; without it only ``published`` runs
-and the result says why) with the classifiers of :mod:`oath.classifiers`, for ``class6`` and
+under the two split protocols of :mod:`oath.fit.protocols` (``grouped`` needs
+``images/files_origin.csv``, read by :mod:`oath.dataset.origins`; without it only ``published`` runs
+and the result says why) with the classifiers of :mod:`oath.fit.classifiers`, for ``class6`` and
 ``class2``.
 
 What is reported per classifier x protocol x label set: mean and (population) std of the test
@@ -34,7 +34,10 @@ import pandas as pd
 import sklearn
 from joblib import Parallel, delayed
 
-from oath.classifiers import (
+from oath.dataset.origins import Origins, ProtocolInputError, read_origins
+from oath.dataset.splits import TRAIN_FRACTION, load_split
+from oath.dataset.table import LABEL_NAMES, load_classifications
+from oath.fit.classifiers import (
     CLASSIFIERS,
     CV_FOLDS,
     DEFAULT_CLASSIFIERS,
@@ -47,8 +50,9 @@ from oath.classifiers import (
     check_classifiers,
     run_split,
 )
-from oath.data import LABEL_NAMES, load_classifications
-from oath.featurefile import (
+from oath.fit.protocols import Split, grouped_splits, published_splits
+from oath.fit.ridge import write_json
+from oath.network.featurefile import (
     LAYERS,
     LOGITS,
     RANDOM_WEIGHTS_ATTR,
@@ -56,10 +60,6 @@ from oath.featurefile import (
     aligned_features,
     read_features,
 )
-from oath.origins import Origins, ProtocolInputError, read_origins
-from oath.protocols import Split, grouped_splits, published_splits
-from oath.ridge import write_json
-from oath.splits import TRAIN_FRACTION, load_split
 
 log = logging.getLogger(__name__)
 
@@ -559,7 +559,7 @@ def compare_to_file(
     (config ``features``): every classifier runs on it and on Logits; any other feature set
     the file holds gets the published ridge only. A file without the configured feature set
     is refused (``FeatureFileError``, saying to re-extract). ``classifiers`` are the ones
-    scored (config ``compare.classifiers``; names from ``oath.classifiers.CLASSIFIERS``, the
+    scored (config ``compare.classifiers``; names from ``oath.fit.classifiers.CLASSIFIERS``, the
     published ridge among them, else :class:`ProtocolInputError` listing the names).
 
     JSON keys: ``n_images``, ``n_features``, ``labels``, ``class_names``, ``n_splits``,

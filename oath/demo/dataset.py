@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from oath.atomic import write_bytes
-from oath.data import CLASS6_NAMES, image_name
-from oath.splits import make_split, write_split
+from oath.dataset.splits import make_split, write_split
+from oath.dataset.table import CLASS6_NAMES, image_name
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ COMMENT_LINES = 18  # the published classifications.csv has 18 comment lines bef
 
 HEADER_COMMENT = """\
 # Oslo Aurora THEMIS (OATH) layout -- SYNTHETIC DEMO DATA SET made by oath-pipeline.
-# These images are drawn by oath.demo, not observed: they only exercise the workflow.
+# These images are drawn by oath.demo.dataset, not observed: they only exercise the workflow.
 #
 # Columns:
 #   class2  0 aurora, 1 no aurora
@@ -294,7 +294,7 @@ def demo_conversion(image_size: int) -> dict[str, Any]:
 
 def demo_raw_files(origins: pd.DataFrame) -> list[str]:
     """Paths of the demo's raw files relative to its root, one per station-minute, sorted."""
-    from oath.stream0 import archive_path
+    from oath.demo.stream0 import archive_path
 
     paths = set()
     for station, when in zip(origins["station"], origins["time"], strict=True):
@@ -330,7 +330,7 @@ def _write_raw_minute(
     return them) and a neighbour: slots from the first image's to the last's plus one (minus
     one at the minute's end), each slot without an image a dimmer copy of the nearest image's
     frame, so that the frame matched by time is not the only one in its file."""
-    from oath.stream0 import CADENCE, archive_path, write_stream0
+    from oath.demo.stream0 import CADENCE, archive_path, write_stream0
 
     first, last = min(frames), max(frames) + 1
     if last > 19:
@@ -359,7 +359,7 @@ def _draw_from_raw(
     images: Path, raw_root: Path, table: pd.DataFrame, origins: pd.DataFrame, seed: int, size: int
 ) -> None:
     """Each image's raw frame, and its PNG made from that frame by the demo's conversion."""
-    from oath.themis import as_crop, as_scaling, frame_to_oath, orient
+    from oath.archive.themis import as_crop, as_scaling, frame_to_oath, orient
 
     secret = demo_conversion(size)
     scaling = as_scaling(secret["scaling"])
@@ -407,7 +407,7 @@ def write_demo_dataset(
     split_path = classes / "train_test_split.csv"
     write_split(split_path, make_split(n_images, n_splits, split_seed))
     (root / "README.txt").write_text(
-        f"SYNTHETIC demo data set in the OATH layout: {n_images} images drawn by oath.demo "
+        f"SYNTHETIC demo data set in the OATH layout: {n_images} images drawn by oath.demo.dataset "
         f"(seed {seed}); not real THEMIS data. {RAW_DIR}/ holds the raw stream0 files that "
         "images/files_origin.csv names; each PNG was made from its raw frame.\n"
     )

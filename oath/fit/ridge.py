@@ -36,9 +36,15 @@ from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from oath import atomic
-from oath.data import LABEL_NAMES, load_classifications
-from oath.featurefile import LOGITS, MAKING_ATTRS, RESULT_ATTRS, aligned_features, read_features
-from oath.splits import SPLIT_SEED, load_split, train_test_rows
+from oath.dataset.splits import SPLIT_SEED, load_split, train_test_rows
+from oath.dataset.table import LABEL_NAMES, load_classifications
+from oath.network.featurefile import (
+    LOGITS,
+    MAKING_ATTRS,
+    RESULT_ATTRS,
+    aligned_features,
+    read_features,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ Inputs
   link with such a name. A file it cannot read completely (truncated, corrupt) is refused as a
   whole, as the reader does: we list it as failed with the reader's message.
 * THEMIS L1 ASF CDF files, ``thg_l1_asf_SITE_YYYYMMDDHH_v01.cdf`` (one site-hour), read by
-  :mod:`oath.themis_cdf` with ``cdflib``; their frames are turned to the stream0 orientation
+  :mod:`oath.archive.cdf` with ``cdflib``; their frames are turned to the stream0 orientation
   above and converted like raw frames.
 * PNG and JPEG images are taken as they are: converted to 8-bit grayscale (alpha flattened on
   black) by ImageMagick through Wand, no crop, scaling or rotation. A THEMIS-style name
@@ -37,7 +37,8 @@ From raw frame to OATH-like image (:func:`frame_to_oath`)
    ``mode="percentile"`` takes them as percentiles of the frame's own pixels inside the circle
    (e.g. 1 and 99.5), which adapts to sites with other gains but stretches a dark clear sky as
    much as a bright auroral one.
-3. Rotate by the site's angle (degrees, default 0) with :func:`oath.rotate.rotate_image`, the
+3. Rotate by the site's angle (degrees, default 0) with :func:`oath.imaging.rotate.rotate_image`,
+the
    same ImageMagick ``-distort SRT`` the OATH images got: same size, black brought in. The PNGs
    made here are final; feature extraction reads them as they are.
 
@@ -77,9 +78,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from oath.atomic import atomic_path, write_bytes
-from oath.demo import encode_png
-from oath.frames import (
+from oath.archive.cdf import read_asf_cdf
+from oath.archive.frames import (
     CDF_SUFFIXES,
     IMAGE_SUFFIXES,
     RAW_SUFFIXES,
@@ -88,8 +88,9 @@ from oath.frames import (
     input_kind,
     parse_themis_name,
 )
-from oath.rotate import RotationError, import_wand, rotate_image
-from oath.themis_cdf import read_asf_cdf
+from oath.atomic import atomic_path, write_bytes
+from oath.demo.dataset import encode_png
+from oath.imaging.rotate import RotationError, import_wand, rotate_image
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +356,8 @@ def frame_to_oath(
 
 
 def _write_png(gray: np.ndarray, target: Path, angle: float = 0.0) -> None:
-    """Write an 8-bit PNG atomically; rotate it by ``angle`` with oath.rotate when non-zero."""
+    """Write an 8-bit PNG atomically; rotate it by ``angle`` with oath.imaging.rotate when
+    non-zero."""
     if not angle:
         write_bytes(target, encode_png(gray))
         return

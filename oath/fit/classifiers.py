@@ -6,7 +6,7 @@
 * ``linear_svm``: ``StandardScaler`` + ``LinearSVC`` (one-vs-rest, squared hinge).
 
 The two last ones choose their ``C`` by cross-validation inside each split's **training part
-only** (:func:`oath.protocols.inner_folds`), ``CV_FOLDS`` folds, stratified by ``class6`` so
+only** (:func:`oath.fit.protocols.inner_folds`), ``CV_FOLDS`` folds, stratified by ``class6`` so
 that both label sets see the same folds. The scaler is fitted on each fold's fitting part and,
 for the final model, on the whole training part. The test part is never passed to model
 selection.
@@ -26,8 +26,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from oath.data import LABEL_NAMES
-from oath.protocols import Split, inner_folds
+from oath.dataset.table import LABEL_NAMES
+from oath.fit.protocols import Split, inner_folds
 
 log = logging.getLogger(__name__)
 

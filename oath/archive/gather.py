@@ -1,6 +1,6 @@
 """Gather per-shard predictions: a partitioned Parquet dataset, the CSV, and summary pictures.
 
-Each classify shard writes one Parquet file (:mod:`oath.stream`). :func:`merge_predictions`
+Each classify shard writes one Parquet file (:mod:`oath.archive.stream`). :func:`merge_predictions`
 gathers them into
 
 * a Parquet dataset folder partitioned by site and UT date (hive layout,
@@ -31,12 +31,12 @@ from typing import Any
 
 import pandas as pd
 
+from oath.archive.frames import parse_archive_name
+from oath.archive.stream import PROVENANCE_KEY, Conversion, iter_frames, shard_provenance
+from oath.archive.themis import STATUS_OK
 from oath.atomic import atomic_path
-from oath.data import LABEL_NAMES
-from oath.frames import parse_archive_name
-from oath.predict import contact_sheet, score_column
-from oath.stream import PROVENANCE_KEY, Conversion, iter_frames, shard_provenance
-from oath.themis import STATUS_OK
+from oath.dataset.table import LABEL_NAMES
+from oath.fit.model import contact_sheet, score_column
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def _most_confident(table: pd.DataFrame, per_class: int) -> pd.DataFrame:
 def contact_sheet_from_frames(
     table: pd.DataFrame, conversion: Conversion, out_png: str | Path, per_class: int = 4
 ) -> None:
-    """:func:`oath.predict.contact_sheet` of ``table``, converting only the frames it shows."""
+    """:func:`oath.fit.model.contact_sheet` of ``table``, converting only the frames it shows."""
     chosen = _most_confident(table, per_class).copy()
     with tempfile.TemporaryDirectory(prefix="oath_sheet_") as tmp:
         wanted = {(f, int(k)) for f, k in zip(chosen["file"], chosen["frame"], strict=True)}
@@ -254,7 +254,7 @@ def summarise(
     nights: str | Path,
 ) -> None:
     """Every summary picture of a classify run (class counts, contact sheet, nights)."""
-    from oath.predict import plot_class_counts
+    from oath.fit.model import plot_class_counts
 
     with atomic_path(counts_png, suffix=".png") as tmp:
         plot_class_counts(str(csv), str(tmp))

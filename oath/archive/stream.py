@@ -1,11 +1,14 @@
 """Classify one shard of new files in one process: read, convert, Inception-v4, ridge, Parquet.
 
-A shard (one site-hour of raw THEMIS files, see :mod:`oath.inventory`) is streamed: a Python
-generator reads each raw file with pyucalgarysrs (:func:`oath.themis.read_frames`), converts its
-frames as :func:`oath.themis.prepare_images` does (crop and scaling by
-:func:`oath.themis.frame_to_oath`, then the site's angle through the same ImageMagick
-``-distort SRT`` as :func:`oath.rotate.rotate_image`, here in memory) and hands PNG bytes to a
-``tf.data`` pipeline (``from_generator`` -> :func:`oath.features.preprocess_image` -> batches,
+A shard (one site-hour of raw THEMIS files, see :mod:`oath.archive.inventory`) is streamed: a Python
+generator reads each raw file with pyucalgarysrs (:func:`oath.archive.themis.read_frames`),
+converts its
+frames as :func:`oath.archive.themis.prepare_images` does (crop and scaling by
+:func:`oath.archive.themis.frame_to_oath`, then the site's angle through the same ImageMagick
+``-distort SRT`` as :func:`oath.imaging.rotate.rotate_image`, here in memory) and hands PNG bytes
+to a
+``tf.data`` pipeline (``from_generator`` -> :func:`oath.network.features.preprocess_image` ->
+batches,
 prefetched two ahead), so decoding the next files overlaps the network working on the current
 batch. The PNG bytes are the very bytes the PNG path writes to disk, so the Logits equal those
 of ``prepare_images`` + extraction; no file is written per frame unless asked for.
@@ -33,20 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from oath.atomic import atomic_path
-from oath.demo import encode_png
-from oath.device import DEVICE_ATTR
-from oath.featurefile import LOGITS, PRELOGITS, Features, write_features
-from oath.features import Network, open_hashing_checkpoint
-from oath.frames import archive_of, parse_archive_name
-from oath.inception_v4 import (
-    PREPROCESSING,
-    preprocess_image,
-)
-from oath.predict import Model, ModelError, load_model, model_layer, predict, score_column
-from oath.ridge import class_scores
-from oath.rotate import import_wand
-from oath.themis import (
+from oath.archive.frames import archive_of, parse_archive_name
+from oath.archive.themis import (
     STATUS_OK,
     Crop,
     Scaling,
@@ -59,6 +50,18 @@ from oath.themis import (
     orient,
     read_frames,
 )
+from oath.atomic import atomic_path
+from oath.demo.dataset import encode_png
+from oath.fit.model import Model, ModelError, load_model, model_layer, predict, score_column
+from oath.fit.ridge import class_scores
+from oath.imaging.rotate import import_wand
+from oath.network.device import DEVICE_ATTR
+from oath.network.featurefile import LOGITS, PRELOGITS, Features, write_features
+from oath.network.features import Network, open_hashing_checkpoint
+from oath.network.inception_v4 import (
+    PREPROCESSING,
+    preprocess_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ PROVENANCE_KEY = b"oath.classify"
 
 @dataclasses.dataclass(frozen=True)
 class Conversion:
-    """How raw frames become OATH-like images (see :mod:`oath.themis`)."""
+    """How raw frames become OATH-like images (see :mod:`oath.archive.themis`)."""
 
     crop: Crop = Crop()
     scaling: Scaling = Scaling()
@@ -112,7 +115,8 @@ class Conversion:
 
     def to_gray(self, image: np.ndarray, site: str) -> np.ndarray:
         """A raw frame (counts) of ``site`` as an OATH-like uint8 image, before the angle:
-        the site's orientation, then its crop and scaling (:func:`oath.themis.frame_to_oath`)."""
+        the site's orientation, then its crop and scaling
+        (:func:`oath.archive.themis.frame_to_oath`)."""
         orientation = self.site_orientations.get(site, "none")
         return frame_to_oath(
             orient(image, orientation) if orientation != "none" else image,
@@ -142,7 +146,8 @@ class FrameRecord:
 def rotate_png(gray: np.ndarray, angle: float) -> bytes:
     """``convert IN.png -background black -distort SRT ANGLE +repage OUT.png`` in memory.
 
-    The same Wand calls as :func:`oath.rotate.rotate_image` on the PNG :mod:`oath.themis` would
+    The same Wand calls as :func:`oath.imaging.rotate.rotate_image` on the PNG
+    :mod:`oath.archive.themis` would
     write, so the pixels equal those of the file the PNG path makes.
     """
     wand = import_wand()
@@ -197,7 +202,7 @@ class StreamingExtractor(Network):
     """Inception-v4 fed by a Python frame generator through ``tf.data`` (one graph, reusable).
 
     The generator runs on TensorFlow's ``from_generator`` thread, concurrently with the
-    network; ``threads`` preprocess (see :class:`oath.features.Network`).
+    network; ``threads`` preprocess (see :class:`oath.network.features.Network`).
     """
 
     def _build_input(self, tf: Any) -> Any:

@@ -3,7 +3,8 @@
 ``safe_extract`` unpacks a tar archive only after checking every member: no absolute paths, no
 ``..`` escapes, no links, no device files. It unpacks into a hidden sibling folder and renames
 that into place, so an interrupted unpack never leaves a half-filled target. Failures raise
-``UnsafeArchiveError`` or ``DownloadError`` (oath.download), whose messages say what to fetch by
+``UnsafeArchiveError`` or ``DownloadError`` (oath.dataset.download), whose messages say what to
+fetch by
 hand and where to put it.
 """
 
@@ -19,7 +20,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
 
-from oath.download import DownloadError, download
+from oath.dataset.download import DownloadError, download
 
 log = logging.getLogger(__name__)
 

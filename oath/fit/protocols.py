@@ -2,8 +2,8 @@
 
 * ``published``: the rows of ``train_test_split.csv`` unchanged; the first
   ``round(train_fraction * N)`` indices of a row train, the rest test (the rule of
-  :mod:`oath.splits`, shared with every other stage);
-* ``grouped``: images of one station and night (:mod:`oath.origins`) never on both sides;
+  :mod:`oath.dataset.splits`, shared with every other stage);
+* ``grouped``: images of one station and night (:mod:`oath.dataset.origins`) never on both sides;
   ``n_splits`` seeded splits holding ~``train_fraction`` of the images in training
   (station-night groups shuffled with ``RandomState([seed, split])``, taken until the training
   part is closest to ``round(train_fraction * N)`` images).
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from oath.origins import ProtocolInputError
-from oath.splits import TRAIN_FRACTION, n_train_of, train_test_rows
+from oath.dataset.origins import ProtocolInputError
+from oath.dataset.splits import TRAIN_FRACTION, n_train_of, train_test_rows
 
 log = logging.getLogger(__name__)
 

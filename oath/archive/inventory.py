@@ -30,8 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from oath.atomic import atomic_path
-from oath.frames import (
+from oath.archive.frames import (
     CDF_SUFFIXES,
     IMAGE_SUFFIXES,
     RAW_SUFFIXES,
@@ -39,6 +38,7 @@ from oath.frames import (
     input_kind,
     parse_archive_name,
 )
+from oath.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Station-nights of the OATH images, read from ``images/files_origin.csv``.
 
-The grouped split protocol (:mod:`oath.protocols`) keeps every station-night on one side, so it
+The grouped split protocol (:mod:`oath.fit.protocols`) keeps every station-night on one side, so it
 needs the station and night of each image. The station comes from a ``station`` column (or is
 parsed from the original file name). The night is the calendar date of ``time - b`` where ``b``
 is the UT hour of local solar noon at the station (``12 - longitude / 15``, from the THEMIS ASI

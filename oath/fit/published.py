@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from oath.atomic import write_text
-from oath.data import pic_num_of
-from oath.featurefile import FeatureFileError, read_features
+from oath.dataset.table import pic_num_of
+from oath.network.featurefile import FeatureFileError, read_features
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from oath.atomic import atomic_path
-from oath.data import pic_num_of
+from oath.dataset.table import pic_num_of
 
 #: Attributes that say how the features were made: shards must agree on them to be merged,
 #: and results computed from one feature file must agree on them to be combined.

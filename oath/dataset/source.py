@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from oath.data import (
+from oath.dataset.table import (
     CLASSIFICATION_DIRS,
     DatasetError,
     image_name,
@@ -25,8 +25,8 @@ from oath.data import (
     load_dataset,
     rotated_name,
 )
-from oath.demo import RAW_DIR as DEMO_RAW_DIR
-from oath.demo import demo_origins, demo_raw_files, demo_table
+from oath.demo.dataset import RAW_DIR as DEMO_RAW_DIR
+from oath.demo.dataset import demo_origins, demo_raw_files, demo_table
 
 log = logging.getLogger(__name__)
 

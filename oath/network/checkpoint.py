@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from oath import _tf_compat
-from oath.inception_v4 import model_variables
+from oath.network import _tf_compat
+from oath.network.inception_v4 import model_variables
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ FIXTURE_CHECKPOINT_SEED = 1804
 _CHECKPOINT_FIX = (
     "Use the published inception_v4_2016_09_09 checkpoint (inception_v4.ckpt from "
     "inception_v4_2016_09_09.tar.gz) or write demo weights with "
-    "oath.checkpoint.write_random_checkpoint(); delete the file(s) so the workflow rebuilds them."
+    "oath.network.checkpoint.write_random_checkpoint(); delete the file(s) so the workflow "
+    "rebuilds them."
 )
 
 

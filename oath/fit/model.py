@@ -6,7 +6,7 @@ Inception-v4 feature set of the labelled images (``Logits`` as published, or the
 fitted numbers (no pickle) with their provenance, the feature set included: :func:`predict`
 refuses features of the other set. :func:`predict`
 reproduces ``RidgeClassifier.decision_function`` and ``predict`` exactly from those numbers;
-:func:`classify_to_csv` labels the images of a manifest (:mod:`oath.themis`) and
+:func:`classify_to_csv` labels the images of a manifest (:mod:`oath.archive.themis`) and
 :func:`plot_class_counts` and :func:`contact_sheet` summarise the result.
 
 Model file (``.npz``, read with ``allow_pickle=False``): ``format``; ``provenance`` (a JSON
@@ -32,10 +32,14 @@ import pandas as pd
 import sklearn
 from sklearn.linear_model import RidgeClassifier
 
-from oath import figures
+from oath.archive.themis import STATUS_OK, read_prepared_table
 from oath.atomic import atomic_path, write_bytes
-from oath.data import LABEL_NAMES, load_classifications
-from oath.featurefile import (
+from oath.dataset.splits import TRAIN_FRACTION, load_split, train_test_rows
+from oath.dataset.table import LABEL_NAMES, load_classifications
+from oath.fit.ridge import class_scores
+from oath.imaging import figures
+from oath.imaging.figures import SheetCell, SheetRow, thumbnail
+from oath.network.featurefile import (
     LAYERS,
     LOGITS,
     MODEL_ATTRS,
@@ -43,10 +47,6 @@ from oath.featurefile import (
     aligned_features,
     read_features,
 )
-from oath.figures import SheetCell, SheetRow, thumbnail
-from oath.ridge import class_scores
-from oath.splits import TRAIN_FRACTION, load_split, train_test_rows
-from oath.themis import STATUS_OK, read_prepared_table
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ def load_model(path: str | Path) -> Model:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a model file written by oath.predict ({exc}).") from exc
+        raise ModelError(f"{path}: not a model file written by oath.fit.model ({exc}).") from exc
     if str(arrays.get("format", "")) != MODEL_FORMAT:
         raise ModelError(f"{path}: not a {MODEL_FORMAT} file; train the model again.")
     provenance = json.loads(str(arrays["provenance"]))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oath.splits import load_split
+from oath.dataset.splits import load_split
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ Layout (checked on a real file, ``thg_l1_asf_gako_2011010617_v01.cdf`` from them
 
 Orientation (see README, "THEMIS L1 CDF files")
 -----------------------------------------------
-``oath.themis`` keeps stream0 frames as pyucalgarysrs returns them: the PGM file's rows in
+``oath.archive.themis`` keeps stream0 frames as pyucalgarysrs returns them: the PGM file's rows in
 reverse order (``np.flip(axis=0)``). A CDF frame as cdflib returns it is the PGM frame in file
 order mirrored left-right (``cdf = pgm_file_order[:, ::-1]``), so the reader turns it by 180
 degrees (``cdf[::-1, ::-1]``) and both archives give the same array. Evidence: SPEDAS
@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from oath.archive.frames import CDF_SUFFIXES, Frame, ThemisError, parse_asf_name
 from oath.atomic import atomic_path
-from oath.frames import CDF_SUFFIXES, Frame, ThemisError, parse_asf_name
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def is_asf_cdf(path: str | Path) -> bool:
 
 
 def to_stream0_orientation(cdf_frame: np.ndarray) -> np.ndarray:
-    """A frame as stored in an L1 CDF, turned the way oath.themis holds stream0 frames."""
+    """A frame as stored in an L1 CDF, turned the way oath.archive.themis holds stream0 frames."""
     return np.ascontiguousarray(np.asarray(cdf_frame)[::-1, ::-1])
 
 
@@ -249,7 +249,7 @@ def _global_attributes(site: str, hour: dt.datetime) -> dict[str, dict[int, str]
             "Ground-based All Sky Imager, 3sec Level-1, THEMIS GBO network"
         ),
         "Time_resolution": "3s",
-        "Generated_by": "oath.themis_cdf.write_synthetic_asf_cdf (synthetic test data)",
+        "Generated_by": "oath.archive.cdf.write_synthetic_asf_cdf (synthetic test data)",
         "File_naming_convention": "source_datatype_descriptor",
     }
     return {key: {0: value} for key, value in values.items()}
@@ -332,7 +332,7 @@ def write_synthetic_asf_cdf(
 ) -> Path:
     """Write frames as a THEMIS L1 ASF CDF with the real variables, types and attributes.
 
-    ``frames`` are 256 x 256 counts oriented as oath.themis holds stream0 frames (what
+    ``frames`` are 256 x 256 counts oriented as oath.archive.themis holds stream0 frames (what
     :func:`read_asf_cdf` returns); they are stored the L1 way (:func:`from_stream0_orientation`).
     ``times`` are naive UTC exposure starts (kept to the millisecond, as CDF_EPOCH does). With
     ``epoch_records=False`` the epoch variable is left virtual with no records, as in files

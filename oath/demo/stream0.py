@@ -5,7 +5,7 @@ binary PGM: ``P5``, comment lines ``#"<key>" <value>`` (the station block on the
 only, as in the archive), ``256 256``, ``65535``, then 256 x 256 big-endian uint16 counts. The
 header lines are copied from a 2014 Gillam file; the University of Calgary reader
 (``pyucalgarysrs``) reads what is written here, frame times and site included (see
-:mod:`oath.themis`). The archive lays files out as
+:mod:`oath.archive.themis`). The archive lays files out as
 ``YYYY/MM/DD/SITE_themisNN/ut HH/YYYYMMDD_HHMM_SITE_themisNN_full.pgm.gz``.
 
 The frames are not aurora: a dark floor near 3,500 counts outside a sky disk, a sky near 6,000
