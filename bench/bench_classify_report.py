@@ -53,10 +53,10 @@ def draw_pictures(root: Path) -> None:
 
     from oath.archive.gather import plot_night, to_csv_table
     from oath.classify_report import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
-    from oath.demo.dataset import encode_png
     from oath.demo.stream0 import synthetic_frames
     from oath.fit.model import plot_class_counts
     from oath.imaging import figures
+    from oath.imaging.png import encode_png
 
     data = ds.dataset(root / "dataset", partitioning="hive")
     tally = tally_dataset(root / "dataset")

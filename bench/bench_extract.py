@@ -140,7 +140,8 @@ def worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------
 def make_images(folder: Path, count: int, size: int = 256, seed: int = 2018) -> None:
     """Demo-like grayscale all-sky PNGs, all six demo classes in turn."""
-    from oath.demo.dataset import draw_sky, encode_png
+    from oath.demo.dataset import draw_sky
+    from oath.imaging.png import encode_png
 
     rng = np.random.RandomState(seed)
     for index in range(count):

@@ -78,7 +78,8 @@ def main() -> None:
     args = parser.parse_args()
     import numpy as np
 
-    from oath.demo.dataset import draw_sky, encode_png
+    from oath.demo.dataset import draw_sky
+    from oath.imaging.png import encode_png
     from oath.network.checkpoint import write_random_checkpoint
     from oath.network.device import cpu_model
 

@@ -180,7 +180,7 @@ def change_one_image(work: Path) -> Path:
     """Redraw one demo image (inverted pixels): its shard is stale, nothing else is."""
 
     from oath.archive.themis import read_gray8
-    from oath.demo.dataset import encode_png
+    from oath.imaging.png import encode_png
 
     images = sorted((work / "resources" / "demo").rglob("images/cropped_scaled/*.png"))
     path = images[len(images) // 2]

@@ -1014,7 +1014,7 @@ def route_records(
     angle from classifications.csv (as the rotation rule turned its PNG)."""
     from oath.archive.stream import FrameRecord, rotate_png
     from oath.archive.themis import STATUS_OK
-    from oath.demo.dataset import encode_png
+    from oath.imaging.png import encode_png
 
     records = []
     for pic in pics:

@@ -27,9 +27,9 @@ from oath.classify_report import (
     write_synthetic_dataset,
 )
 from oath.dataset.table import LABEL_NAMES
-from oath.demo.dataset import encode_png
 from oath.demo.stream0 import write_synthetic_hour
 from oath.fit.model import LabelModel, Model, load_model, save_model
+from oath.imaging.png import encode_png
 
 from .browser import load_page
 

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import oath.network.inception_v4
-from oath.demo.dataset import draw_sky, encode_png
+from oath.demo.dataset import draw_sky
+from oath.imaging.png import encode_png
 from oath.network import _tf_compat
 from oath.network.checkpoint import (
     CheckpointError,

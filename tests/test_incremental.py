@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from oath.demo.dataset import encode_png
+from oath.imaging.png import encode_png
 
 from .workflow import plan, planned_jobs, set_angle, snakemake, write_config
 

@@ -14,7 +14,6 @@ from sklearn.linear_model import RidgeClassifier
 from oath.archive.themis import write_prepared_table
 from oath.dataset.splits import make_split, write_split
 from oath.dataset.table import CLASS6_NAMES, load_classifications
-from oath.demo.dataset import encode_png
 from oath.fit.model import (
     ModelError,
     classify_to_csv,
@@ -25,6 +24,7 @@ from oath.fit.model import (
     score_column,
     train_model,
 )
+from oath.imaging.png import encode_png
 from oath.network.featurefile import (
     PRELOGITS,
     FeatureFileError,

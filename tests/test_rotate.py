@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from wand.image import Image
 
-from oath.demo.dataset import draw_sky, encode_png
+from oath.demo.dataset import draw_sky
+from oath.imaging.png import encode_png
 from oath.imaging.rotate import RotationError, rotate_image, rotate_images
 
 

@@ -22,8 +22,8 @@ from oath.archive.themis import (
     read_gray8,
     read_prepared_table,
 )
-from oath.demo.dataset import encode_png
 from oath.demo.stream0 import stream0_bytes
+from oath.imaging.png import encode_png
 from oath.imaging.rotate import rotate_image
 
 pytest.importorskip("pyucalgarysrs")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oath.demo.dataset import encode_png
+from oath.imaging.png import encode_png
 from oath.network import _tf_compat
 from oath.network.featurefile import read_features
 

@@ -51,9 +51,9 @@ from oath.archive.themis import (
     read_frames,
 )
 from oath.atomic import atomic_path
-from oath.demo.dataset import encode_png
 from oath.fit.model import Model, ModelError, load_model, model_layer, predict, score_column
 from oath.fit.ridge import class_scores
+from oath.imaging.png import encode_png
 from oath.imaging.rotate import import_wand
 from oath.network.device import DEVICE_ATTR
 from oath.network.featurefile import LOGITS, PRELOGITS, Features, write_features

@@ -89,7 +89,7 @@ from oath.archive.frames import (
     parse_themis_name,
 )
 from oath.atomic import atomic_path, write_bytes
-from oath.demo.dataset import encode_png
+from oath.imaging.png import encode_png
 from oath.imaging.rotate import RotationError, import_wand, rotate_image
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import struct
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pandas as pd
 from oath.atomic import write_bytes
 from oath.dataset.splits import make_split, write_split
 from oath.dataset.table import CLASS6_NAMES, image_name
+from oath.imaging.png import encode_png
 
 log = logging.getLogger(__name__)
 
@@ -254,25 +253,6 @@ def sky_light(class6: int, rng: np.random.RandomState, size: int = 256) -> np.nd
     img = airglow + stars + emission + rng.normal(0, 3.0, sky.r.shape)
     img[~sky.fov] = 0
     return img
-
-
-def encode_png(gray: np.ndarray) -> bytes:
-    """Minimal 8-bit grayscale PNG encoder: deterministic bytes, no imaging library needed."""
-    height, width = gray.shape
-    raw = np.hstack([np.zeros((height, 1), np.uint8), gray.astype(np.uint8)]).tobytes()
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
 
 
 def demo_conversion(image_size: int) -> dict[str, Any]:
