@@ -104,7 +104,13 @@ def list_inputs(source: str | Path) -> list[Path]:
 
 def shard_key(path: str | Path, unit: str = "hour", image_buckets: int = 8) -> str:
     """The stable shard of one file: ``gill/2014-03-10T06`` (hour), ``gill/2014-03-10`` (day),
-    or ``images/h003`` for files without a THEMIS name (see the module docstring)."""
+    or ``images/h003`` for files without a THEMIS name (see the module docstring).
+
+    >>> shard_key("2014/03/10/gill_themis19/ut06/20140310_0612_gill_themis19_full.pgm.gz")
+    'gill/2014-03-10T06'
+    >>> shard_key("20140310_0612_gill_themis19_full.pgm.gz", unit="day")
+    'gill/2014-03-10'
+    """
     if unit not in UNITS:
         raise InventoryError(f"shard unit must be one of {UNITS}, not {unit!r}.")
     minute, site = parse_archive_name(path)

@@ -65,7 +65,11 @@ def rotated_name(pic_num: int, angle: str) -> str:
 
 
 def pic_num_of(file_name: str) -> int:
-    """picNum of a rotated or source image file name (``00017_262.png`` -> 17)."""
+    """picNum of a rotated or source image file name.
+
+    >>> pic_num_of("00017_262.png"), image_name(17), rotated_name(17, "262")
+    (17, '00017.png', '00017_262.png')
+    """
     stem = Path(file_name).name.split(".")[0]
     return int(stem.split("_")[0])
 

@@ -250,7 +250,11 @@ def fit_split_to_file(
 # All splits: the original's printed output
 # --------------------------------------------------------------------------------------------
 def printed_line(accuracies: Sequence[float]) -> str:
-    """What ``print(np.mean(acc), np.std(acc))`` printed (population std, numpy's default)."""
+    """What ``print(np.mean(acc), np.std(acc))`` printed (population std, numpy's default).
+
+    >>> printed_line([0.8, 0.9])
+    '0.8500000000000001 0.04999999999999999'
+    """
     acc = [float(a) for a in accuracies]
     return f"{np.mean(acc)} {np.std(acc)}"
 
