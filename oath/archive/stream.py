@@ -5,13 +5,15 @@ generator reads each raw file with pyucalgarysrs (:func:`oath.archive.themis.rea
 converts its
 frames as :func:`oath.archive.themis.prepare_images` does (crop and scaling by
 :func:`oath.archive.themis.frame_to_oath`, then the site's angle through the same ImageMagick
-``-distort SRT`` as :func:`oath.imaging.rotate.rotate_image`, here in memory) and hands PNG bytes
-to a
-``tf.data`` pipeline (``from_generator`` -> :func:`oath.network.features.preprocess_image` ->
-batches,
-prefetched two ahead), so decoding the next files overlaps the network working on the current
-batch. The PNG bytes are the very bytes the PNG path writes to disk, so the Logits equal those
-of ``prepare_images`` + extraction; no file is written per frame unless asked for.
+``-distort SRT`` as :func:`oath.imaging.rotate.rotate_image`, here as its exact sparse linear map
+(:mod:`oath.imaging.rotation_map`, one per angle and frame size, checked against Wand on the first
+frame), and hands the pixels as arrays to a ``tf.data`` pipeline (``from_generator`` ->
+:func:`oath.network.inception_v4.preprocess_pixels` -> batches, prefetched two ahead). A thread
+reads
+the next file while the current one is converted, and the generator runs beside the network.
+The pixels are those of the PNG the PNG path writes (no PNG is encoded or decoded per frame),
+so the Logits equal those of ``prepare_images`` + extraction; no file is written per frame
+unless asked for.
 
 A file that cannot be read (truncated, corrupt, another type) or a frame that cannot be converted
 becomes a row with status ``failed: <reason>``; the other frames are classified.
@@ -30,6 +32,7 @@ import logging
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +58,18 @@ from oath.fit.model import Model, ModelError, load_model, model_layer, predict, 
 from oath.fit.ridge import class_scores
 from oath.imaging.png import encode_png
 from oath.imaging.rotate import import_wand
+from oath.imaging.rotation_map import (
+    RotationMap,
+    RotationMapError,
+    differing_pixels,
+    load_rotation_map,
+    wand_rotate,
+    wand_rotate_png,
+)
 from oath.network.device import DEVICE_ATTR
 from oath.network.featurefile import LOGITS, PRELOGITS, Features, write_features
 from oath.network.features import Network, open_hashing_checkpoint
-from oath.network.inception_v4 import (
-    PREPROCESSING,
-    preprocess_image,
-)
+from oath.network.inception_v4 import PREPROCESSING, preprocess_pixels
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +135,8 @@ class Conversion:
 
 @dataclasses.dataclass
 class FrameRecord:
-    """One row of the output: a frame (``png``: its bytes until fed, unless kept) or a failure."""
+    """One row of the output: a frame (``image``: its uint8 pixels until fed, unless kept; or
+    ``png``: its PNG bytes) or a failure."""
 
     file: str
     frame: int | None
@@ -135,6 +144,7 @@ class FrameRecord:
     site: str
     status: str
     png: bytes | None = None
+    image: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -144,20 +154,48 @@ class FrameRecord:
 
 
 def rotate_png(gray: np.ndarray, angle: float) -> bytes:
-    """``convert IN.png -background black -distort SRT ANGLE +repage OUT.png`` in memory.
+    """``convert IN.png -background black -distort SRT ANGLE +repage OUT.png`` in memory
+    (:func:`oath.imaging.rotation_map.wand_rotate_png`)."""
+    return wand_rotate_png(gray, angle)
 
-    The same Wand calls as :func:`oath.imaging.rotate.rotate_image` on the PNG
-    :mod:`oath.archive.themis` would
-    write, so the pixels equal those of the file the PNG path makes.
+
+class Rotator:
+    """Rotation of uint8 frames by a site's angle: its exact linear map, else Wand.
+
+    One map per (angle, frame size), loaded or built on first use; the first frame of each is
+    also rotated by Wand, and a map that differs (or cannot be built) is dropped for Wand.
     """
-    wand = import_wand()
-    with wand.Image(blob=encode_png(gray), format="png") as img:
-        img.background_color = wand.Color("black")
-        img.distort("scale_rotate_translate", (float(angle),))
-        img.reset_coords()
-        img.compression_quality = 10
-        img.options["png:exclude-chunk"] = "date,time"
-        return img.make_blob("png")
+
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
+        self.cache_dir = cache_dir
+        self._maps: dict[tuple[float, tuple[int, int]], RotationMap | None] = {}
+
+    def __call__(self, gray: np.ndarray, angle: float) -> np.ndarray:
+        key = (float(angle), (int(gray.shape[0]), int(gray.shape[1])))
+        if key not in self._maps:
+            self._maps[key] = self._checked_map(gray, *key)
+        rotation = self._maps[key]
+        return rotation.rotate(gray) if rotation is not None else wand_rotate(gray, angle)
+
+    def _checked_map(
+        self, gray: np.ndarray, angle: float, shape: tuple[int, int]
+    ) -> RotationMap | None:
+        try:
+            rotation = load_rotation_map(shape, angle, self.cache_dir)
+        except RotationMapError as exc:
+            log.warning("rotating %s frames by %s degrees through Wand: %s", shape, angle, exc)
+            return None
+        bad = differing_pixels(rotation, gray)
+        if bad:
+            log.warning(
+                "the rotation map of %s frames at %s degrees differs from Wand in %d pixel(s) "
+                "of a frame: rotating them through Wand",
+                shape,
+                angle,
+                bad,
+            )
+            return None
+        return rotation
 
 
 def _failed(path: str, reason: str, frame: Any = None) -> FrameRecord:
@@ -169,19 +207,42 @@ def _failed(path: str, reason: str, frame: Any = None) -> FrameRecord:
     return FrameRecord(path, frame.index, frame.timestamp, frame.site or "", f"failed: {reason}")
 
 
-def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator[FrameRecord]:
-    """Every frame of ``files`` as PNG bytes ready for the network, or a failed row."""
+def _read(path: str) -> Any:
+    """The frames of one file, or the exception reading raised (re-raised by the caller)."""
+    try:
+        return read_frames(path)
+    except Exception as exc:  # the reader or ImageMagick on a damaged file
+        return exc
+
+
+def _read_ahead(files: Iterable[str | Path]) -> Iterator[tuple[str, Any]]:
+    """(path, frames or exception) of each file, the next file read by a thread meanwhile."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="oath-read") as pool:
+        pending: Future[Any] | None = None
+        pending_path = ""
+        for item in files:
+            path = str(item)
+            future = pool.submit(_read, path)
+            if pending is not None:
+                yield pending_path, pending.result()
+            pending, pending_path = future, path
+        if pending is not None:
+            yield pending_path, pending.result()
+
+
+def iter_frames(
+    files: Iterable[str | Path], conversion: Conversion, rotator: Rotator | None = None
+) -> Iterator[FrameRecord]:
+    """Every frame of ``files`` as uint8 pixels ready for the network, or a failed row."""
     wand_error = import_wand().WandException
-    for item in files:
-        path = str(item)
+    rotator = rotator or Rotator()
+    for path, frames in _read_ahead(files):
         kind = input_kind(path)
-        try:
-            frames = read_frames(path)
-        except ThemisError as exc:
-            yield _failed(path, str(exc).removeprefix(f"{path}: "))
+        if isinstance(frames, ThemisError):
+            yield _failed(path, str(frames).removeprefix(f"{path}: "))
             continue
-        except Exception as exc:  # the reader or ImageMagick on a damaged file
-            yield _failed(path, f"{type(exc).__name__}: {exc}")
+        if isinstance(frames, Exception):
+            yield _failed(path, f"{type(frames).__name__}: {frames}")
             continue
         for frame in frames:
             site = frame.site or ""
@@ -191,11 +252,22 @@ def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator
                     angle = conversion.site_angles.get(site, 0.0)
                 else:
                     gray, angle = frame.image, 0.0
-                png = rotate_png(gray, angle) if angle else encode_png(gray)
+                gray = np.ascontiguousarray(gray, dtype=np.uint8)
+                image = rotator(gray, angle) if angle else gray
             except (ThemisError, wand_error, ValueError) as exc:
                 yield _failed(path, str(exc), frame)
                 continue
-            yield FrameRecord(path, frame.index, frame.timestamp, site, STATUS_OK, png)
+            yield FrameRecord(path, frame.index, frame.timestamp, site, STATUS_OK, image=image)
+
+
+def record_pixels(record: FrameRecord) -> np.ndarray | None:
+    """A record's uint8 pixels: its ``image``, else its PNG decoded (as the PNG path would)."""
+    if record.image is not None or record.png is None:
+        return record.image
+    wand = import_wand()
+    with wand.Image(blob=record.png, format="png") as img:
+        img.type = "grayscale"
+        return np.array(img)[:, :, 0]
 
 
 class StreamingExtractor(Network):
@@ -212,19 +284,25 @@ class StreamingExtractor(Network):
         self.keep_images = False
         frames = tf.data.Dataset.from_generator(
             self._generate,
-            output_signature=(tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string)),
+            output_signature=(
+                tf.TensorSpec([], tf.int64),
+                tf.TensorSpec([None, None, 1], tf.uint8),
+            ),
         )
-        self._rows, images = self._batched(frames, lambda row, png: (row, preprocess_image(png)))
+        self._rows, images = self._batched(
+            frames, lambda row, pixels: (row, preprocess_pixels(pixels))
+        )
         return images
 
-    def _generate(self) -> Iterator[tuple[int, bytes]]:
+    def _generate(self) -> Iterator[tuple[int, np.ndarray]]:
         for record in self._records:
             row = len(self._seen)
             self._seen.append(record)
-            if record.png is not None:
-                yield row, record.png
+            pixels = record_pixels(record)
+            if pixels is not None:
+                yield row, pixels[:, :, None]
                 if not self.keep_images:
-                    record.png = None  # TensorFlow holds its copy; a day shard stays small
+                    record.png = record.image = None  # TensorFlow holds its copy
 
     def run(
         self, records: Iterable[FrameRecord], layer: str = LOGITS
@@ -318,7 +396,8 @@ def _write_extras(
     ok = [k for k, r in enumerate(records) if r.status == STATUS_OK]
     if save_images:
         for k in ok:
-            (tmp / records[k].name).write_bytes(records[k].png or b"")
+            pixels = record_pixels(records[k])
+            (tmp / records[k].name).write_bytes(encode_png(pixels) if pixels is not None else b"")
             pngs[k] = str(extras / records[k].name)
     if save_features:
         names = [records[k].name for k in ok]

@@ -404,7 +404,15 @@ def preprocess_image(encoded: Any) -> Any:
     Exactly the reference evaluation preprocessing: see :data:`PREPROCESSING`.
     """
     tf, _ = _tf_compat.load()
-    image = tf.io.decode_png(encoded, channels=3)
+    return preprocess_pixels(tf.io.decode_png(encoded, channels=3))
+
+
+def preprocess_pixels(image: Any) -> Any:
+    """A decoded uint8 image (H x W x 3, or H x W x 1 gray: repeated to 3 channels, as
+    ``decode_png(channels=3)`` does) to one 299 x 299 x 3 float32 network input."""
+    tf, _ = _tf_compat.load()
+    if image.shape[-1] == 1:
+        image = tf.tile(image, [1, 1, 3])
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 / 255 -> [0, 1]
     image = tf.image.central_crop(image, central_fraction=CENTRAL_FRACTION)
     # The reference's tf.compat.v1.image.resize_bilinear: align_corners=False and no half-pixel
