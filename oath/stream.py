@@ -43,6 +43,7 @@ from oath.inception_v4 import (
     PREPROCESSING,
     preprocess_image,
 )
+from oath.keogram import KEOGRAM_COLUMN, keogram_column
 from oath.predict import Model, ModelError, load_model, model_layer, predict, score_column
 from oath.ridge import class_scores
 from oath.rotate import import_wand
@@ -131,6 +132,7 @@ class FrameRecord:
     site: str
     status: str
     png: bytes | None = None
+    keogram: np.ndarray | None = None  # the raw frame's N-S slice (oath.keogram), counts
 
     @property
     def name(self) -> str:
@@ -190,7 +192,8 @@ def iter_frames(files: Iterable[str | Path], conversion: Conversion) -> Iterator
             except (ThemisError, wand_error, ValueError) as exc:
                 yield _failed(path, str(exc), frame)
                 continue
-            yield FrameRecord(path, frame.index, frame.timestamp, site, STATUS_OK, png)
+            keogram = keogram_column(frame.image)  # same read: no second pass over the archive
+            yield FrameRecord(path, frame.index, frame.timestamp, site, STATUS_OK, png, keogram)
 
 
 class StreamingExtractor(Network):
@@ -265,7 +268,8 @@ def predictions_table(
 ) -> pd.DataFrame:
     """The predictions.csv columns for ``records``: ids, per label set class/name/scores, status.
 
-    ``features`` are the records' rows of feature set ``layer`` (the model's)."""
+    ``features`` are the records' rows of feature set ``layer`` (the model's); ``keogram`` holds
+    each raw frame's zenith N-S slice (:mod:`oath.keogram`), None for images and failures."""
     ok = np.array([r.status == STATUS_OK for r in records], dtype=bool)
     table = pd.DataFrame(
         {
@@ -293,6 +297,7 @@ def predictions_table(
         for k, class_name in enumerate(lm.class_names):
             table[score_column(name, class_name)] = full[:, k]
     table["status"] = [r.status for r in records]
+    table[KEOGRAM_COLUMN] = [r.keogram for r in records]  # list<uint16> in Parquet, None: none
     return table
 
 

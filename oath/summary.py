@@ -34,6 +34,7 @@ import pandas as pd
 from oath.atomic import atomic_path
 from oath.data import LABEL_NAMES
 from oath.frames import parse_archive_name
+from oath.keogram import KEOGRAM_COLUMN
 from oath.predict import contact_sheet, score_column
 from oath.stream import PROVENANCE_KEY, Conversion, iter_frames, shard_provenance
 from oath.themis import STATUS_OK
@@ -114,8 +115,9 @@ def write_dataset(
 
 
 def to_csv_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The CSV form: timestamps as ``2014-03-10T06:00:00.063119Z``, empty when unknown."""
-    out = table.copy()
+    """The CSV form: timestamps as ``2014-03-10T06:00:00.063119Z``, empty when unknown; without
+    the frames' keogram slices (in the dataset only)."""
+    out = table.drop(columns=[KEOGRAM_COLUMN], errors="ignore")  # counts stay in the dataset
     text = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     out["timestamp"] = text.fillna("")
     return out
