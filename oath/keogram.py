@@ -32,7 +32,7 @@ import dataclasses
 import logging
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +277,34 @@ def _night_from_batches(table: Any, site: str, date: str, label_set: str) -> Nig
     return NightKeogram(site, date, start, data, per_minute, label_set, rows.num_rows)
 
 
+def night_keograms(dataset: str | Path) -> Iterator[NightKeogram]:
+    """Every dated site-night of the classify ``dataset`` with keogram slices, one partition
+    at a time (site, then date order); nothing for a dataset whose shards kept no slices."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    dataset = Path(dataset)
+    if not dataset.is_dir() or not any(dataset.rglob("*.parquet")):
+        raise KeogramError(f"{dataset}: no predictions dataset here; run snakemake classify.")
+    data = ds.dataset(dataset, format="parquet", partitioning="hive")
+    label_set = next((ls for ls in LABEL_NAMES if ls in data.schema.names), None)
+    if KEOGRAM_COLUMN not in data.schema.names or label_set is None:
+        log.warning("%s: no keogram column (shards older than keograms): none drawn", dataset)
+        return
+    nights: dict[tuple[str, str], list[Any]] = {}
+    for fragment in data.get_fragments():
+        keys = ds.get_partition_keys(fragment.partition_expression)
+        nights.setdefault((str(keys.get("site")), str(keys.get("date"))), []).append(fragment)
+    columns = ["timestamp", "status", KEOGRAM_COLUMN, label_set]
+    for (site, date), fragments in sorted(nights.items()):
+        if date == "unknown":
+            continue
+        table = pa.concat_tables(f.to_table(columns=columns) for f in fragments)
+        night = _night_from_batches(table, site, date, label_set)
+        if night is not None:
+            yield night
+
+
 def write_keograms(
     dataset: str | Path,
     folder: str | Path,
@@ -285,41 +313,23 @@ def write_keograms(
     """Draw every site-night of the classify ``dataset`` into ``folder/<site>_<date>.png`` and
     list them in ``folder/keograms.csv`` (site, date, png, frames, minutes, low, high, axis);
     ``skymaps`` maps site codes to UCalgary skymap files (latitude axis)."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    dataset, folder = Path(dataset), Path(folder)
-    if not dataset.is_dir() or not any(dataset.rglob("*.parquet")):
-        raise KeogramError(f"{dataset}: no predictions dataset here; run snakemake classify.")
-    data = ds.dataset(dataset, format="parquet", partitioning="hive")
-    label_set = next((ls for ls in LABEL_NAMES if ls in data.schema.names), None)
+    folder = Path(folder)
+    skymaps = {s: Path(p) for s, p in (skymaps or {}).items()}
+    latitudes: dict[str, np.ndarray] = {}
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     listed = []
-    if KEOGRAM_COLUMN not in data.schema.names or label_set is None:
-        log.warning("%s: no %s column (shards older than keograms): none drawn", dataset, "keogram")
-    else:
-        latitudes = {s: Path(p) for s, p in (skymaps or {}).items()}
-        columns = ["timestamp", "status", KEOGRAM_COLUMN, label_set]
-        nights: dict[tuple[str, str], list[Any]] = {}
-        for fragment in data.get_fragments():
-            keys = ds.get_partition_keys(fragment.partition_expression)
-            nights.setdefault((str(keys.get("site")), str(keys.get("date"))), []).append(fragment)
-        for (site, date), fragments in sorted(nights.items()):
-            table = pa.concat_tables(f.to_table(columns=columns) for f in fragments)
-            night = _night_from_batches(table, site, date, label_set)
-            if night is None or date == "unknown":
-                continue
-            lat = (
-                read_skymap_latitudes(latitudes[site], slice_index(night.data.shape[0]))
-                if site in latitudes
-                else None
-            )
-            name = f"{site}_{date}.png"
-            low, high = plot_night_keogram(night, tmp / name, lat)
-            axis = f"latitude at {ALTITUDE_KM:g} km" if lat is not None else "pixel rows"
-            listed.append((site, date, name, night.frames, night.data.shape[1], low, high, axis))
+    for night in night_keograms(dataset):
+        if night.site in skymaps and night.site not in latitudes:
+            column = slice_index(night.data.shape[0])
+            latitudes[night.site] = read_skymap_latitudes(skymaps[night.site], column)
+        lat = latitudes.get(night.site)
+        name = f"{night.site}_{night.date}.png"
+        low, high = plot_night_keogram(night, tmp / name, lat)
+        axis = f"latitude at {ALTITUDE_KM:g} km" if lat is not None else "pixel rows"
+        rows = (night.site, night.date, name, night.frames, night.data.shape[1], low, high, axis)
+        listed.append(rows)
     index = pd.DataFrame(listed, columns=list(INDEX_COLUMNS)).sort_values(["date", "site"])
     index.to_csv(tmp / INDEX_NAME, index=False)
     shutil.rmtree(folder, ignore_errors=True)
