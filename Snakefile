@@ -12,6 +12,7 @@
 #   results/ridge/{features}/{labels}/alpha_sweep.json     CV accuracy per alpha
 #   results/report/report.html, summary.md, figures/       the report
 #   results/predictions/report.html                        the classify run's page
+#   results/predictions/keograms/{site}_{date}.png         a keogram per site-night
 #   results/calibration/calibration.json, conversion.yaml  raw frames against the images
 # Logs mirror outputs under logs/<rule>/, benchmarks under benchmarks/<rule>/.
 

@@ -17,7 +17,8 @@ synthetic frames), and placeholder files for the other nights (only linked from 
 
 Then it renders the page ``--repeats`` times, each in a fresh Python process as the rule's job
 runs it (imports included) and prints the wall time (median), the peak memory (max RSS) and
-the page's size.
+the page's size. With ``--keograms`` the page also shows the keograms of its nights in full
+(real pictures of synthetic slices, :func:`draw_keograms`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ import sys, time
 started = time.perf_counter()
 from oath.classify_report import write_classify_report
 root = sys.argv[1]
+import os
+keograms = root + "/keograms" if os.path.isdir(root + "/keograms") else None
 write_classify_report(root + "/dataset", root + "/report.html", nights=root + "/nights",
-                      counts_png=root + "/class_counts.png", sheet_png=root + "/contact_sheet.png")
+                      counts_png=root + "/class_counts.png", sheet_png=root + "/contact_sheet.png",
+                      keograms=keograms)
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
 print(time.perf_counter() - started, int(hwm) / 1024)
 """
@@ -93,6 +97,37 @@ def draw_pictures(root: Path) -> None:
     (root / "contact_sheet.png").write_bytes(sheet)
 
 
+def draw_keograms(root: Path, frames_per_hour: int) -> None:
+    """Real keogram pictures (:func:`oath.archive.keogram.plot_night_keogram`) of every site of the
+    nights the page shows in full, from synthetic slices (an arc drifting in noise) at the
+    dataset's frames per hour, and keograms.csv; the other site-nights are not drawn."""
+    import pandas as pd
+
+    from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, NightKeogram, plot_night_keogram
+    from oath.classify_report import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
+
+    tally = tally_dataset(root / "dataset")
+    per_night = class_counts(tally, ["date", "site"])
+    rng = np.random.default_rng(0)
+    (root / "keograms").mkdir()
+    listed = []
+    for date in chosen_nights(per_night, DEFAULT_NIGHTS):
+        for site in sorted(set(per_night.loc[per_night["date"] == date, "site"])):
+            data = np.full((256, 600), np.nan)  # 02-12 UT, as the synthetic dataset
+            minutes = np.arange(0, 600, max(60 // frames_per_hour, 1))
+            rows = np.arange(256)[:, None]
+            arc = rng.uniform(60, 200, len(minutes))
+            data[:, minutes] = 6000 + 8000 * np.exp(-(((rows - arc) / 10) ** 2))
+            data[:, minutes] += rng.normal(0, 150, (256, len(minutes)))
+            classes = np.where(np.isfinite(data[0]), rng.integers(0, 6, 600), -1)
+            start = pd.Timestamp(date, tz="UTC") + pd.Timedelta(hours=2)
+            night = NightKeogram(site, date, start, data, classes, tally.primary, len(minutes))
+            name = f"{site}_{date}.png"
+            low, high = plot_night_keogram(night, root / "keograms" / name)
+            listed.append((site, date, name, len(minutes), 600, low, high, "pixel rows"))
+    pd.DataFrame(listed, columns=list(INDEX_COLUMNS)).to_csv(root / "keograms" / INDEX_NAME)
+
+
 def render(root: Path) -> tuple[float, float, float]:
     """(seconds in the process, wall seconds of the process, peak RSS in MiB) of one render.
 
@@ -119,6 +154,7 @@ def main() -> None:
     parser.add_argument("--hours-per-night", type=int, default=10)
     parser.add_argument("--failed-files", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keograms", action="store_true", help="and the shown nights' keograms")
     args = parser.parse_args()
     from oath.classify_report import write_synthetic_dataset
 
@@ -135,6 +171,8 @@ def main() -> None:
         )
         written = time.perf_counter() - started
         draw_pictures(root)
+        if args.keograms:
+            draw_keograms(root, args.frames_per_hour)
         runs = [render(root) for _ in range(args.repeats)]
         html = root / "report.html"
         frames = args.site_hours * args.frames_per_hour
@@ -163,6 +201,9 @@ def main() -> None:
                 ),
                 "class_counts": round((root / "class_counts.png").stat().st_size / 1e6, 2),
                 "contact_sheet": round((root / "contact_sheet.png").stat().st_size / 1e6, 2),
+                "keograms": round(
+                    sum(p.stat().st_size for p in (root / "keograms").glob("*.png")) / 1e6, 2
+                ),
             },
         }
         print(json.dumps(result, indent=1))

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from oath.archive.gather import UNKNOWN
+from oath.archive.keogram import read_index
 from oath.archive.stream import PROVENANCE_KEY
 from oath.archive.themis import STATUS_OK
 from oath.atomic import write_bytes
@@ -61,6 +62,9 @@ EXTRA_CSS = """
 details { margin: 0.4em 0 1em 0; }
 summary { cursor: pointer; color: #2a5db0; }
 .nights figure { border-top: 1px solid #d8dde6; padding-top: 0.4em; }
+.nights figure.keogram { border-top: none; margin-bottom: 0.2em; }
+#shard-runs td:last-child { white-space: pre-line; overflow-wrap: anywhere; min-width: 22em;
+  font-size: 0.85em; }
 """
 
 
@@ -505,6 +509,21 @@ def _compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
 
+def conversion_lines(conversion: Any) -> str:
+    """A shard's conversion as text, one line per key and, for per-site keys, per site (the
+    page keeps the line breaks): readable where the raw JSON would overflow the page."""
+    if not isinstance(conversion, dict):
+        return _compact(conversion)
+    lines = []
+    for key, value in sorted(conversion.items()):
+        if key.endswith("_per_site") and isinstance(value, dict):
+            lines += [f"{key} {site}: {_compact(v)}" for site, v in sorted(value.items())]
+            lines += [] if value else [f"{key}: none"]
+        else:
+            lines.append(f"{key}: {_compact(value)}")
+    return "\n".join(lines)
+
+
 def _short(sha: str) -> str:
     """A SHA-256 cut to 16 hex digits (the full one is in the shard metadata)."""
     return f"{sha[:16]}…" if len(sha) > 16 else sha
@@ -558,7 +577,7 @@ def _model_html(model: dict[str, Any] | None, provenance: dict[str, Any]) -> str
                 run.get("precision", ""),
                 run.get("device", ""),
                 run.get("layer", ""),
-                _compact(run.get("conversion", {})),
+                conversion_lines(run.get("conversion", {})),
             )
             for run in runs
         ]
@@ -570,10 +589,10 @@ def _model_html(model: dict[str, Any] | None, provenance: dict[str, Any]) -> str
             "precision in use",
             "device",
             "feature set fed",
-            "conversion (crop, scaling, per-site crops and angles)",
+            "conversion (one line per key and site)",
         ]
         parts.append("<h3>How the shards were classified</h3>")
-        parts.append(Table.of(header, rows, numeric=(0,)).html())
+        parts.append(f'<div id="shard-runs">{Table.of(header, rows, numeric=(0,)).html()}</div>')
         if len(runs) > 1:
             parts.append(
                 f'<div class="warning">The shards were not all classified alike: {len(runs)} '
@@ -646,8 +665,38 @@ def _confidence_html(tally: RunTally) -> str:
     )
 
 
+def _keograms_html(index: pd.DataFrame | None, keograms: Path | None, date: str) -> str:
+    """Each site's keogram of ``date``, with its intensity scale in words."""
+    if keograms is None or index is None:
+        return '<p class="small">No keograms folder given.</p>'
+    rows = index[index["date"] == date]
+    if rows.empty:
+        return (
+            f'<p class="small">{escape(date)}: no keogram (no raw frames with counts, or '
+            "shards written before they kept keogram slices).</p>"
+        )
+    parts = []
+    for r in rows.itertuples(index=False):
+        alt = f"keogram {r.site} {date}"
+        caption = (
+            f"{r.site} {date}: keogram above the predicted class per minute; {int(r.frames):,} "
+            f"frames over {int(r.minutes):,} minutes, white where no frame; gray scale "
+            f"{r.low:,.0f} to {r.high:,.0f} counts (1st to 99th percentile of this night); "
+            f"vertical axis: {r.axis}."
+        )
+        picture = _picture(keograms / r.png, alt, f"{r.site} {date}: no keogram picture")
+        parts.append(
+            f'<figure class="keogram">{picture}<figcaption>{escape(caption)}</figcaption></figure>'
+        )
+    return "\n".join(parts)
+
+
 def _nights_html(
-    per_night: pd.DataFrame, nights: Path | None, html_dir: Path, max_nights: int
+    per_night: pd.DataFrame,
+    nights: Path | None,
+    html_dir: Path,
+    max_nights: int,
+    keograms: Path | None = None,
 ) -> str:
     dated = sorted(
         d for d in set(per_night.loc[per_night["classified"] > 0, "date"]) if d != UNKNOWN
@@ -663,10 +712,16 @@ def _nights_html(
         else f"The {len(chosen)} of {len(dated)} UT dates with the most aurora frames "
         f"(config <code>classify.report_nights</code>: {max_nights}), in date order"
     )
-    parts = [f"<p>{what}: a class strip per site over 0-24 UT and each site's class counts.</p>"]
+    parts = [
+        f"<p>{what}: per site the keogram (the zenith north-south slice of every raw frame "
+        "along UT; docs/keograms.md) above the predicted class of each minute, on the same UT "
+        "axis; then a class strip per site over 0-24 UT and each site's class counts.</p>"
+    ]
     parts.append('<div class="nights">')
+    index = read_index(keograms) if keograms is not None else None
     for date in chosen:
         path = nights / f"{date}.png"
+        parts.append(_keograms_html(index, keograms, date))
         parts.append(
             f"<figure>{_picture(path, f'night {date}', f'{date}: no picture in {nights}')}"
             f"<figcaption>{escape(date)}</figcaption></figure>"
@@ -695,6 +750,7 @@ def render_page(
     counts_png: Path | None = None,
     sheet_png: Path | None = None,
     max_nights: int = DEFAULT_NIGHTS,
+    keograms: Path | None = None,
 ) -> str:
     """The page as HTML text (see the module doc)."""
     classes = list(LABEL_NAMES[tally.primary])
@@ -736,7 +792,7 @@ def render_page(
         + "<figcaption>Predicted classes over time per site (class_counts.png).</figcaption>"
         "</figure>",
         '<h2 id="nights">Night timelines</h2>',
-        _nights_html(per_night, nights, html_dir, max_nights),
+        _nights_html(per_night, nights, html_dir, max_nights, keograms),
         '<h2 id="contact-sheet">Contact sheet</h2>',
         "<p>The most confident frames of each predicted class: look here before trusting the "
         "crop and scaling of raw frames.</p>",
@@ -778,13 +834,16 @@ def write_classify_report(
     sheet_png: str | Path | None = None,
     margin: float = DEFAULT_MARGIN,
     max_nights: int = DEFAULT_NIGHTS,
+    keograms: str | Path | None = None,
 ) -> RunTally:
     """Write the classify report ``html`` from the run's ``dataset`` folder and pictures.
 
     ``model`` is the run's model file (its provenance is shown), ``nights`` the folder of
     night pictures (``<YYYY-MM-DD>.png``), ``counts_png`` and ``sheet_png`` the class counts
     picture and the contact sheet; ``margin`` the decision-score margin below which a label
-    counts as doubtful, ``max_nights`` how many night pictures are shown in full.
+    counts as doubtful, ``max_nights`` how many night pictures are shown in full, ``keograms``
+    the folder of site-night keograms (:func:`oath.archive.keogram.write_keograms`) shown above
+    them.
     """
     if not margin >= 0:
         raise ReportError(f"the report margin must be zero or positive, not {margin}.")
@@ -802,6 +861,7 @@ def write_classify_report(
         counts_png=Path(counts_png) if counts_png is not None else None,
         sheet_png=Path(sheet_png) if sheet_png is not None else None,
         max_nights=max_nights,
+        keograms=Path(keograms) if keograms is not None else None,
     )
     write_bytes(html, text.encode("utf-8"))
     n_files = tally.failed["file"].nunique() if len(tally.failed) else 0

@@ -49,7 +49,9 @@ wildcard_constraints:
 
 
 def get_archive(key):
-    return f"resources/downloads/{oath.dataset.download.archive_name(config[key]['url'])}"
+    return (
+        f"resources/downloads/{oath.dataset.download.archive_name(config[key]['url'])}"
+    )
 
 
 def get_classifications_file(wildcards=None):

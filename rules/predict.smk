@@ -2,6 +2,7 @@
 # (results/predictions/inventory.parquet) and classified in stable shards keyed by site and UT
 # hour (classify.shard_unit), one streamed job per shard (raw file -> frames -> Inception-v4 ->
 # ridge, the same extraction code as training); then one dataset, one CSV and the pictures;
+# then a keogram per site-night (results/predictions/keograms/<site>_<date>.png, oath.archive.keogram);
 # then the run's page, results/predictions/report.html (oath.classify_report).
 
 
@@ -86,7 +87,7 @@ rule classify_images:
     conda:
         "../envs/classify.yaml"
     resources:
-        mem_mb=4000,  # every shard's rows at once: ~1 GB for a station-year's 2.5 million
+        mem_mb=5500,  # every shard's rows at once, keogram slices too: ~2.4 GB at a station-year
         runtime=30,
     params:
         conversion=get_new_image_conversion(),
@@ -94,9 +95,30 @@ rule classify_images:
         "../scripts/classify_images.py"
 
 
+rule draw_keograms:
+    input:
+        dataset="results/predictions/dataset",
+    output:
+        keograms=directory("results/predictions/keograms"),
+    log:
+        "logs/draw_keograms/keograms.log",
+    benchmark:
+        "benchmarks/draw_keograms/keograms.tsv"
+    conda:
+        "../envs/classify.yaml"
+    resources:
+        mem_mb=1000,  # one site-night at a time: 28,800 slices of 256 counts, ~60 MB
+        runtime=60,
+    params:
+        skymaps=config["classify"]["skymap_per_site"],
+    script:
+        "../scripts/draw_keograms.py"
+
+
 rule classify_report:
     input:
         dataset="results/predictions/dataset",
+        keograms="results/predictions/keograms",
         nights="results/predictions/nights",
         counts="results/predictions/class_counts.png",
         sheet="results/predictions/contact_sheet.png",

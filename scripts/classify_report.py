@@ -13,4 +13,5 @@ write_classify_report(
     sheet_png=snakemake.input.sheet,
     margin=snakemake.params.margin,
     max_nights=snakemake.params.nights,
+    keograms=snakemake.input.keograms,
 )

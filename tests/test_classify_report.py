@@ -19,8 +19,10 @@ import pandas as pd
 import pytest
 
 from oath.archive.gather import merge_predictions, summarise
+from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, write_keograms
 from oath.archive.stream import Conversion, iter_frames, predictions_table, write_parquet
 from oath.classify_report import (
+    SYNTHETIC_SITES,
     ReportError,
     tally_dataset,
     write_classify_report,
@@ -86,6 +88,7 @@ def run_without_network(shards: dict[str, list[Path]], model: Path, out: Path) -
         paths.append(out / "shards" / f"{key}.parquet")
         write_parquet(table, paths[-1], PROVENANCE)
     table = merge_predictions(paths, out / "dataset", out / "predictions.csv")
+    write_keograms(out / "dataset", out / "keograms")
     summarise(
         out / "predictions.csv",
         table,
@@ -101,6 +104,7 @@ def run_without_network(shards: dict[str, list[Path]], model: Path, out: Path) -
         nights=out / "nights",
         counts_png=out / "class_counts.png",
         sheet_png=out / "contact_sheet.png",
+        keograms=out / "keograms",
     )
 
 
@@ -211,8 +215,14 @@ def test_the_page_opens_in_a_browser_with_every_picture(corrupt_run):
         assert f'id="{section}"' in page.dom
     for file in broken:
         assert file in page.text
-    # the shards' provenance: precision in use and the conversion they applied
-    assert "float32" in page.text and '"gill": 12.5' in page.text
+    # the shards' provenance: precision in use and the conversion, one line per key and site
+    assert "float32" in page.text and "angle_per_site gill: 12.5" in page.text
+    # one keogram per site-night, each right above its class strip, scale in words
+    for site in ("gill", "fsmi"):
+        assert (out / "keograms" / f"{site}_2014-03-10.png").stat().st_size > 5000
+        assert f'alt="keogram {site} 2014-03-10"' in page.dom
+    assert page.dom.count('<figure class="keogram">') == 2
+    assert "1st to 99th percentile of this night" in page.text
     assert "RidgeClassifier(alpha=0.03)" in page.text
 
 
@@ -228,6 +238,15 @@ def archive_run(tmp_path_factory):
         (root / "nights" / f"{day}.png").write_bytes(placeholder)
     for name in ("class_counts.png", "contact_sheet.png"):
         (root / name).write_bytes(placeholder)
+    (root / "keograms").mkdir()  # placeholder keograms of every site-night (rule draw_keograms)
+    listed = []
+    for day in pd.date_range("2014-01-01", periods=50).strftime("%Y-%m-%d"):
+        for site in SYNTHETIC_SITES[:4]:
+            (root / "keograms" / f"{site}_{day}.png").write_bytes(placeholder)
+            listed.append((site, day, f"{site}_{day}.png", 50, 600, 3500.0, 9000.0, "pixel rows"))
+    pd.DataFrame(listed, columns=list(INDEX_COLUMNS)).to_csv(
+        root / "keograms" / INDEX_NAME, index=False
+    )
     started = time.process_time()
     write_classify_report(
         root / "dataset",
@@ -235,6 +254,7 @@ def archive_run(tmp_path_factory):
         nights=root / "nights",
         counts_png=root / "class_counts.png",
         sheet_png=root / "contact_sheet.png",
+        keograms=root / "keograms",
     )
     return root, failed, time.process_time() - started
 
@@ -251,6 +271,7 @@ def test_a_2000_site_hour_run_renders_fast_and_small(archive_run):
     # overview, class counts, 10 nights in full, confidence
     assert text.count('<figure><img src="data:image/png') == 1 + 1 + 10 + 1
     assert text.count('<a href="nights/') == 40  # the other nights, linked
+    assert text.count('<figure class="keogram"><img src="data:image/png') == 10 * 4
 
 
 def test_the_2000_site_hour_page_opens_in_a_browser(archive_run):

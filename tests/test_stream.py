@@ -34,6 +34,7 @@ CLASSIFY_RULES = (
     "--allowed-rules",
     "classify_shard",
     "classify_images",
+    "draw_keograms",
     "classify_report",
     "classify",
 )
@@ -251,7 +252,13 @@ def test_classify_workflow_shards_resume_and_grow(tmp_path, checkpoint, model):
     assert page.missing_images == [] and page.images >= 5
     assert str(files[-1]) in page.text and "Failed files (1)" in page.text
     # the conversion in the config keys a user passes back to classify
-    assert '"angle_per_site": {"gill": 12.5}' in page.text and "float32" in page.text
+    assert "angle_per_site gill: 12.5" in page.text and "float32" in page.text
+    # a keogram per site-night, shown above its class strip
+    assert sorted(p.name for p in (out / "keograms").glob("*.png")) == [
+        "fsmi_2014-03-10.png",
+        "gill_2014-03-10.png",
+    ]
+    assert "keogram gill 2014-03-10" in page.dom and "keogram fsmi 2014-03-10" in page.dom
     snakemake(workdir, "classify", *CLASSIFY_RULES, "--report", "classify_report.zip")
     with zipfile.ZipFile(workdir / "classify_report.zip") as bundle:
         names = bundle.namelist()

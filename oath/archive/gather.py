@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from oath.archive.frames import parse_archive_name
+from oath.archive.keogram import KEOGRAM_COLUMN
 from oath.archive.stream import PROVENANCE_KEY, Conversion, iter_frames, shard_provenance
 from oath.archive.themis import STATUS_OK
 from oath.atomic import atomic_path
@@ -114,8 +115,9 @@ def write_dataset(
 
 
 def to_csv_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The CSV form: timestamps as ``2014-03-10T06:00:00.063119Z``, empty when unknown."""
-    out = table.copy()
+    """The CSV form: timestamps as ``2014-03-10T06:00:00.063119Z``, empty when unknown; without
+    the frames' keogram slices (in the dataset only)."""
+    out = table.drop(columns=[KEOGRAM_COLUMN], errors="ignore")  # counts stay in the dataset
     text = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     out["timestamp"] = text.fillna("")
     return out

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from oath.archive.frames import archive_of, parse_archive_name
+from oath.archive.keogram import KEOGRAM_COLUMN, keogram_column
 from oath.archive.themis import (
     STATUS_OK,
     Crop,
@@ -145,6 +146,7 @@ class FrameRecord:
     status: str
     png: bytes | None = None
     image: np.ndarray | None = None
+    keogram: np.ndarray | None = None  # the raw frame's N-S slice (oath.archive.keogram), counts
 
     @property
     def name(self) -> str:
@@ -257,7 +259,10 @@ def iter_frames(
             except (ThemisError, wand_error, ValueError) as exc:
                 yield _failed(path, str(exc), frame)
                 continue
-            yield FrameRecord(path, frame.index, frame.timestamp, site, STATUS_OK, image=image)
+            keogram = keogram_column(frame.image)  # same read: no second pass over the archive
+            yield FrameRecord(
+                path, frame.index, frame.timestamp, site, STATUS_OK, image=image, keogram=keogram
+            )
 
 
 def record_pixels(record: FrameRecord) -> np.ndarray | None:
@@ -348,7 +353,9 @@ def predictions_table(
 ) -> pd.DataFrame:
     """The predictions.csv columns for ``records``: ids, per label set class/name/scores, status.
 
-    ``features`` are the records' rows of feature set ``layer`` (the model's)."""
+    ``features`` are the records' rows of feature set ``layer`` (the model's); ``keogram`` holds
+    each raw frame's zenith N-S slice (:mod:`oath.archive.keogram`), None for images and
+    failures."""
     ok = np.array([r.status == STATUS_OK for r in records], dtype=bool)
     table = pd.DataFrame(
         {
@@ -376,6 +383,7 @@ def predictions_table(
         for k, class_name in enumerate(lm.class_names):
             table[score_column(name, class_name)] = full[:, k]
     table["status"] = [r.status for r in records]
+    table[KEOGRAM_COLUMN] = [r.keogram for r in records]  # list<uint16> in Parquet, None: none
     return table
 
 
