@@ -60,6 +60,8 @@ _STEM: list[Layer] = [
     _c("Conv2d_2a_3x3", 32, padding="VALID"),
     _c("Conv2d_2b_3x3", 64),
 ]
+#: The end points the network returns, and their widths (oath.featurefile's feature sets).
+END_POINTS = {"Logits": NUM_CLASSES, "PreLogitsFlatten": 1536}
 _WEIGHTS_FORMAT = "1"  # part of the cache file's name: a new layout writes a new file
 Weights = Mapping[str, np.ndarray]
 

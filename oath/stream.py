@@ -36,8 +36,8 @@ import pandas as pd
 from oath.atomic import atomic_path
 from oath.demo import encode_png
 from oath.device import DEVICE_ATTR
-from oath.featurefile import LOGITS, PRELOGITS, Features, write_features
-from oath.features import Network, open_hashing_checkpoint
+from oath.featurefile import BACKEND_ATTR, LOGITS, PRELOGITS, Features, write_features
+from oath.features import Network, open_network
 from oath.frames import archive_of, parse_archive_name
 from oath.inception_v4 import (
     PREPROCESSING,
@@ -359,6 +359,7 @@ def classify_shard(
     threads: int = 2,
     precision: str = "float32",
     gpu_batch_size: int | None = None,
+    backend: str = "tensorflow",
 ) -> pd.DataFrame:
     """Classify every frame of ``files`` and write the shard's predictions Parquet ``out``.
 
@@ -368,10 +369,12 @@ def classify_shard(
     ``PreLogitsFlatten`` too when it was trained on them) with ``save_features``. The model's
     feature set is the one fed to it.
     The Parquet file is written last and atomically, so it exists only for a finished shard.
+    ``backend`` picks the network's implementation (:func:`oath.features.open_network`).
     """
     started = time.perf_counter()
     fitted = load_model(model)
-    with open_hashing_checkpoint(
+    with open_network(
+        backend,
         StreamingExtractor,
         checkpoint,
         batch_size=batch_size,
@@ -393,6 +396,7 @@ def classify_shard(
         "precision": precision,
         DEVICE_ATTR: device,
         "preprocessing": PREPROCESSING,
+        BACKEND_ATTR: backend,
     }
     table["png"] = _write_extras(
         Path(extras),
