@@ -9,10 +9,10 @@
 # TensorFlow's CUDA libraries; extraction then runs on the GPU with config gpu_batch_size.
 set -euo pipefail
 cd "$(dirname "$0")"
-extras="dev"
+extras="dev,torch"  # torch: network.backend torch and its parity test (docs/torch_backend.md)
 case "${1:-}" in
     "") ;;
-    --gpu) extras="dev,gpu" ;;
+    --gpu) extras="dev,torch,gpu" ;;
     *) echo "usage: bash setup.sh [--gpu]" >&2; exit 2 ;;
 esac
 
@@ -35,5 +35,7 @@ python=${PYTHON:-python3}
 # --compile-bytecode: as pip does, write the .pyc files now; without them every job compiles
 # TensorFlow, pandas and Snakemake from source again where PYTHONDONTWRITEBYTECODE is set.
 .venv/bin/python -m pip install --quiet uv==0.13.9
-.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[$extras]"
+# uv ignores PIP_FIND_LINKS: passed on, a folder holding the CPU torch wheel (CI's) is used.
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python \
+    ${PIP_FIND_LINKS:+--find-links "$PIP_FIND_LINKS"} -e ".[$extras]"
 echo "set-up done: run the demo with .venv/bin/snakemake --cores 4"

@@ -15,6 +15,9 @@ graph build and checkpoint restore:
   time: decode and preprocess it in its own ``session.run``, feed it to the network as a batch
   of one, collect the row; write the feature file at the end.
 - float32 / bfloat16: ``oath.network.features.extract_shard`` as the workflow's rule calls it.
+- torch_float32 / torch_bfloat16: the same with ``backend="torch"`` (PyTorch, channels-last,
+  bfloat16 by autocast), the weights converted beforehand (the cache a node reuses), so the
+  rows compare the backends on the same machine in the same run (the torch extra needed).
 
 For each it reports the whole job (wall time, seconds per image), start-up alone (process start
 to network ready: imports, graph build, restore), the first batch (graph optimisation happens
@@ -41,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("baseline", "float32", "bfloat16")
+VARIANTS = ("baseline", "float32", "bfloat16", "torch_float32", "torch_bfloat16")
 WEIGHTS = "benchmark: deterministic random weights (seed 1804), not the published Inception-v4"
 # Targets from the issue: ratios are whole-shard throughput relative to the baseline.
 TARGETS = {
@@ -94,7 +97,7 @@ def run_baseline(paths: list[str], checkpoint: str, out: str) -> dict[str, float
 
 
 def run_extract_shard(
-    paths: list[str], checkpoint: str, out: str, precision: str, batch_size: int, threads: int
+    paths: list[str], checkpoint: str, out: str, variant: str, batch_size: int, threads: int
 ) -> dict[str, float]:
     """The workflow's extraction job, timed through its progress callback."""
     from oath.network import features
@@ -117,8 +120,9 @@ def run_extract_shard(
         weights=WEIGHTS,
         batch_size=batch_size,
         threads=threads,
-        precision=precision,
+        precision=variant.removeprefix("torch_"),
         progress=progress,
+        backend="torch" if variant.startswith("torch_") else "tensorflow",
     )
     stamps["end"] = time.time()
     return stamps
@@ -317,6 +321,21 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
+        if any(v.startswith("torch_") for v in args.variants):
+            # The torch rows time a node that has the converted weights in its cache.
+            os.environ["OATH_CACHE_DIR"] = str(tmp_path / "cache")
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from oath.network.checkpoint import checkpoint_sha256 as sha; "
+                    "from oath.network.inception_v4_torch import checkpoint_weights as convert; "
+                    "convert(sys.argv[1], sha(sys.argv[1]))",
+                    ckpt,
+                ],
+                check=True,
+                capture_output=True,
+            )
         print(f"machine: {cpu_description()}")
         print(
             f"shard: {args.images} demo-like 256x256 grayscale PNGs; batch {args.batch_size}, "
@@ -383,6 +402,12 @@ def main() -> None:
         print(
             f"features float32 vs baseline: rel. L2 {rel(feats['float32'], feats['baseline']):.2e}"
         )
+    for variant in ("torch_float32", "torch_bfloat16"):
+        if variant in feats and "float32" in feats:
+            print(
+                f"features {variant} vs float32 (TensorFlow): rel. L2 "
+                f"{rel(feats[variant], feats['float32']):.2e}, computed in {computed_in[variant]}"
+            )
     if "bfloat16" in feats and "float32" in feats:
         bf16 = rel(feats["bfloat16"], feats["float32"])
         print(

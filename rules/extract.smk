@@ -49,6 +49,7 @@ rule extract_shard:
         weights=get_weights_description(),
         random_weights=is_random_checkpoint(),
         precision=config["precision"],
+        backend=config["network"]["backend"],
         batch_size=config["batch_size"],
         gpu_batch_size=config["gpu_batch_size"],
     script:

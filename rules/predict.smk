@@ -57,6 +57,7 @@ rule classify_shard:
         save_images=config["classify"]["save_images"],
         save_features=config["classify"]["save_features"],
         precision=config["precision"],
+        backend=config["network"]["backend"],
         batch_size=config["batch_size"],
         gpu_batch_size=config["gpu_batch_size"],
     script:

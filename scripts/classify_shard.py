@@ -19,4 +19,5 @@ classify_shard(
     gpu_batch_size=snakemake.params.gpu_batch_size,
     threads=snakemake.threads,
     precision=snakemake.params.precision,
+    backend=snakemake.params.backend,
 )

@@ -16,4 +16,5 @@ extract_shard(
     gpu_batch_size=snakemake.params.gpu_batch_size,
     threads=snakemake.threads,
     precision=snakemake.params.precision,
+    backend=snakemake.params.backend,
 )

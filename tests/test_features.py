@@ -375,7 +375,7 @@ def test_tf_slim_loads_without_scikit_learn_which_stays_importable():
     classify job can still import it after TensorFlow."""
     code = (
         "import sys\n"
-        "from oath import _tf_compat\n"
+        "from oath.network import _tf_compat\n"
         "_tf_compat.load()\n"
         "print('sklearn' in sys.modules)\n"
         "from sklearn.linear_model import RidgeClassifier\n"

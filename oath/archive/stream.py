@@ -68,9 +68,12 @@ from oath.imaging.rotation_map import (
     wand_rotate_png,
 )
 from oath.network.device import DEVICE_ATTR
-from oath.network.featurefile import LOGITS, PRELOGITS, Features, write_features
-from oath.network.features import Network, open_hashing_checkpoint
-from oath.network.inception_v4 import PREPROCESSING, preprocess_pixels
+from oath.network.featurefile import BACKEND_ATTR, LOGITS, PRELOGITS, Features, write_features
+from oath.network.features import Network, open_network
+from oath.network.inception_v4 import (
+    PREPROCESSING,
+    preprocess_pixels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -451,6 +454,7 @@ def classify_shard(
     threads: int = 2,
     precision: str = "float32",
     gpu_batch_size: int | None = None,
+    backend: str = "tensorflow",
 ) -> pd.DataFrame:
     """Classify every frame of ``files`` and write the shard's predictions Parquet ``out``.
 
@@ -460,10 +464,12 @@ def classify_shard(
     ``PreLogitsFlatten`` too when it was trained on them) with ``save_features``. The model's
     feature set is the one fed to it.
     The Parquet file is written last and atomically, so it exists only for a finished shard.
+    ``backend`` picks the network's implementation (:func:`oath.network.features.open_network`).
     """
     started = time.perf_counter()
     fitted = load_model(model)
-    with open_hashing_checkpoint(
+    with open_network(
+        backend,
         StreamingExtractor,
         checkpoint,
         batch_size=batch_size,
@@ -485,6 +491,7 @@ def classify_shard(
         "precision": precision,
         DEVICE_ATTR: device,
         "preprocessing": PREPROCESSING,
+        BACKEND_ATTR: backend,
     }
     table["png"] = _write_extras(
         Path(extras),

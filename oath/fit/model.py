@@ -40,6 +40,7 @@ from oath.fit.ridge import class_scores
 from oath.imaging import figures
 from oath.imaging.figures import SheetCell, SheetRow, thumbnail
 from oath.network.featurefile import (
+    BACKEND_ATTR,
     LAYERS,
     LOGITS,
     MODEL_ATTRS,
@@ -332,7 +333,7 @@ def _check_features_match(model: Model, attrs: Mapping[str, str], features: str)
             "weights (checkpoint_sha256 missing)",
             features,
         )
-    for key in ("precision", "preprocessing"):
+    for key in ("precision", "preprocessing", BACKEND_ATTR):
         if trained.get(key) and attrs.get(key) and trained.get(key) != attrs.get(key):
             log.warning(
                 "%s: %s %r differs from the training features' %r",

@@ -26,9 +26,14 @@ from oath.dataset.table import pic_num_of
 #: Attributes that say how the features were made: shards must agree on them to be merged,
 #: and results computed from one feature file must agree on them to be combined.
 RANDOM_WEIGHTS_ATTR = "random_weights"  # "true" when the checkpoint held random weights
-MAKING_ATTRS = ("weights", "checkpoint_sha256", "precision")
+#: Which implementation of the network ran (config network.backend): "tensorflow" or "torch".
+BACKEND_ATTR = "backend"
+BACKENDS = ("tensorflow", "torch")
+MAKING_ATTRS = ("weights", "checkpoint_sha256", "precision", BACKEND_ATTR)
+#: What a making attribute reads as in files written before it was recorded.
+ATTR_DEFAULTS = {BACKEND_ATTR: "tensorflow"}
 #: Attributes a ridge result carries as its provenance (the checkpoint path as well).
-RESULT_ATTRS = ("weights", "checkpoint", "checkpoint_sha256", "precision")
+RESULT_ATTRS = ("weights", "checkpoint", "checkpoint_sha256", "precision", BACKEND_ATTR)
 #: Attributes a trained model carries, so new images can be checked against its training
 #: features (the preprocessing as well).
 MODEL_ATTRS = (*RESULT_ATTRS, "preprocessing")

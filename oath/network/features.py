@@ -36,6 +36,9 @@ from oath.network.device import (
     prepare_device,
 )
 from oath.network.featurefile import (
+    ATTR_DEFAULTS,
+    BACKEND_ATTR,
+    BACKENDS,
     LAYERS,
     LOGITS,
     MAKING_ATTRS,
@@ -384,6 +387,44 @@ def open_hashing_checkpoint(
             yield opened, sha256
 
 
+@contextmanager
+def open_network(
+    backend: str, network: type[NetworkT], checkpoint: str | Path, **options: Any
+) -> Iterator[tuple[Any, Future[str]]]:
+    """The network of ``backend`` opened on ``checkpoint``, with the checkpoint's SHA-256 to
+    come: ``network(checkpoint, **options)`` on TensorFlow (see
+    :func:`open_hashing_checkpoint`), :class:`oath.network.torch_extract.TorchNetwork` on PyTorch
+    (it
+    offers the TensorFlow extractors' ``extract_layers`` and ``run``)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"network backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "tensorflow":
+        with open_hashing_checkpoint(network, checkpoint, **options) as opened:
+            yield opened
+        return
+    try:
+        from oath.network.torch_extract import TorchNetwork
+    except ImportError as exc:
+        raise ImportError(
+            f"network backend torch needs PyTorch ({exc}): install it with "
+            "`.venv/bin/python -m pip install -e '.[torch]'` (docs/torch_backend.md)."
+        ) from exc
+    with TorchNetwork(checkpoint, **options) as opened:
+        sha256: Future[str] = Future()
+        sha256.set_result(str(opened.checkpoint_sha256))
+        yield opened, sha256
+
+
+def framework_attrs(backend: str) -> dict[str, str]:
+    """The feature-file attributes naming the backend and its framework's version."""
+    if backend == "torch":
+        import torch
+
+        return {BACKEND_ATTR: backend, "torch_version": torch.__version__}
+    tf, _ = _tf_compat.load()
+    return {BACKEND_ATTR: backend, "tensorflow_version": tf.__version__}
+
+
 def extract_shard(
     image_paths: Sequence[str | Path],
     checkpoint: str | Path,
@@ -396,6 +437,7 @@ def extract_shard(
     progress: Progress | None = None,
     random_weights: bool = False,
     gpu_batch_size: int | None = None,
+    backend: str = "tensorflow",
 ) -> None:
     """Extract the images' ``Logits`` and ``PreLogitsFlatten`` (one forward pass) and write
     them as a feature file (rows sorted by name).
@@ -403,13 +445,15 @@ def extract_shard(
     ``weights`` says in words which weights the checkpoint holds; it is stored with the
     checkpoint path and SHA-256, whether the weights are random (``random_weights``: reports
     decide their warning from it), the precision, the device, the preprocessing and the
-    TensorFlow version. ``gpu_batch_size`` replaces ``batch_size`` where a GPU runs it.
+    backend (``tensorflow`` or ``torch``, :func:`open_network`) and its version.
+    ``gpu_batch_size`` replaces ``batch_size`` where a GPU runs it.
     """
     names = [Path(p).name for p in image_paths]
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise ValueError(f"{out_path}: duplicate image file names in one shard: {duplicates}")
-    with open_hashing_checkpoint(
+    with open_network(
+        backend,
         InceptionV4Extractor,
         checkpoint,
         batch_size=batch_size,
@@ -421,7 +465,6 @@ def extract_shard(
         # An empty shard runs nothing: it keeps the precision asked for (the merge does not
         # compare the provenance of shards without rows).
         precision = extractor.precision_in_use or precision
-    tf, _ = _tf_compat.load()
     attrs = {
         "weights": weights,
         "checkpoint": str(checkpoint),
@@ -430,7 +473,7 @@ def extract_shard(
         "precision": precision,
         DEVICE_ATTR: extractor.device,
         "preprocessing": PREPROCESSING,
-        "tensorflow_version": tf.__version__,
+        **framework_attrs(backend),
     }
     features = Features(names, layers[LOGITS], attrs, prelogits=layers[PRELOGITS])
     write_features(out_path, features)
@@ -444,7 +487,9 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
     """Concatenate feature shards into one file sorted by file name.
 
     The result does not depend on how many shards there are or their order. Refuses file names
-    that occur more than once and shards made with different weights, checkpoint or precision;
+    that occur more than once and shards made with different weights, checkpoint, precision or
+    network backend (TensorFlow or PyTorch: they agree within ~1e-6, but a feature set has one
+    maker);
     errors name the shards. Attributes shared by all shards are kept; ``device`` lists every
     device that made them (float32 on a CPU and on a GPU agree within tolerance, see
     :mod:`oath.network.device`; precisions never mix). Shards without rows (new
@@ -460,13 +505,14 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
     for key in MAKING_ATTRS:
         seen: dict[str, list[str]] = {}
         for path, shard in with_rows:
-            seen.setdefault(shard.attrs.get(key, "<missing>"), []).append(str(path))
+            value = shard.attrs.get(key, ATTR_DEFAULTS.get(key, "<missing>"))
+            seen.setdefault(value, []).append(str(path))
         if len(seen) > 1:
             detail = "; ".join(f"{value!r} in {', '.join(paths)}" for value, paths in seen.items())
             raise ValueError(
                 f"{out_path}: feature shards disagree on '{key}': {detail}. Re-extract them "
-                "with one checkpoint and precision (bfloat16 takes effect only on CPUs with "
-                "AVX-512 BF16 or AMX: on a mixed cluster, use float32)."
+                "with one checkpoint, precision and network backend (bfloat16 takes effect "
+                "only on CPUs with AVX-512 BF16 or AMX: on a mixed cluster, use float32)."
             )
 
     owner: dict[str, Path] = {}
@@ -493,6 +539,8 @@ def merge_feature_shards(shard_paths: Sequence[str | Path], out_path: str | Path
         for key, value in sorted(first.items())
         if all(shard.attrs.get(key) == value for _, shard in with_rows)
     }
+    for key, default in ATTR_DEFAULTS.items():  # the shards agree on it, recorded or not
+        common[key] = first.get(key, default)
     devices = [shard.attrs[DEVICE_ATTR] for _, shard in with_rows if DEVICE_ATTR in shard.attrs]
     if devices:
         common[DEVICE_ATTR] = merged_devices(devices)
