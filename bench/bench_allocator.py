@@ -39,7 +39,8 @@ if mode == "defaults":
     os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "false"
     _tf_compat.keep_freed_memory = lambda: False
 from oath.network.features import InceptionV4Extractor
-from oath.archive.stream import Conversion, StreamingExtractor, iter_frames
+from oath.archive.stream import StreamingExtractor, iter_frames
+from oath.archive.conversion import Conversion
 
 def timed(run, n):
     before = resource.getrusage(resource.RUSAGE_SELF)

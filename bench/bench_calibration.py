@@ -45,7 +45,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from oath import calibration as cal
-    from oath.archive.stream import Conversion, StreamingExtractor
+    from oath.archive.conversion import Conversion
+    from oath.archive.stream import StreamingExtractor
     from oath.dataset.table import load_classifications
     from oath.demo.dataset import write_demo_dataset
     from oath.network.checkpoint import write_random_checkpoint

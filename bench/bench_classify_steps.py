@@ -8,7 +8,7 @@ Run it on an otherwise idle machine (one core is what the figures mean)::
 
 On one site-hour of synthetic stream0 files (:mod:`oath.demo.stream0`) it times, per frame and in
 CPU seconds of this process: reading (:func:`oath.archive.themis.read_frames`), conversion
-(:meth:`oath.archive.stream.Conversion.to_gray`), rotation by the exact map
+(:meth:`oath.archive.conversion.Conversion.to_gray`), rotation by the exact map
 (:mod:`oath.imaging.rotation_map`,
 map cached beforehand) beside the former PNG + Wand + PNG route
 (:func:`oath.archive.stream.rotate_png`
@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--angle", type=float, default=12.5)
     args = parser.parse_args()
 
-    from oath.archive.stream import Conversion, FrameRecord, record_pixels, rotate_png
+    from oath.archive.conversion import Conversion
+    from oath.archive.stream import FrameRecord, record_pixels, rotate_png
     from oath.archive.themis import read_frames
     from oath.demo.stream0 import write_synthetic_hour
     from oath.imaging.rotate import import_wand

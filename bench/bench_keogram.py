@@ -39,8 +39,9 @@ def main() -> None:
     parser.add_argument("--frames-per-file", type=int, default=20)
     parser.add_argument("--hours-per-year", type=int, default=2080)
     args = parser.parse_args()
+    from oath.archive.conversion import Conversion
     from oath.archive.keogram import KEOGRAM_COLUMN, keogram_column
-    from oath.archive.stream import Conversion, iter_frames, predictions_table, write_parquet
+    from oath.archive.stream import iter_frames, predictions_table, write_parquet
     from oath.archive.themis import read_frames
     from oath.dataset.table import LABEL_NAMES
     from oath.demo.stream0 import write_synthetic_hour

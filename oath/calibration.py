@@ -1,7 +1,8 @@
 """Fit the raw-frame -> OATH-image conversion against the data set's own images, and check it.
 
 ``classify`` turns raw THEMIS frames into OATH-like images by a crop, a counts -> 0-255 scaling
-and a site angle (:class:`oath.archive.stream.Conversion`); OATH's ``cropped_scaled`` PNGs were made
+and a site angle (:class:`oath.archive.conversion.Conversion`); OATH's ``cropped_scaled`` PNGs were
+made
 from raw frames by a procedure that is not published. ``images/files_origin.csv`` names the
 station and time of every image, so each image can be put beside its raw frame and the
 conversion fitted, per site, and checked:
@@ -14,7 +15,8 @@ conversion fitted, per site, and checked:
 2. :func:`fit_conversion`: per site, on split 0's training images only: the orientation (the
    eight turns and mirrors of the square frame), the crop window (to the pixel, by the
    correlation of the raw frame with the PNG over the PNG's unclipped sky pixels; the crop
-   radius is half the PNG's side, as :func:`oath.archive.themis.frame_to_oath` makes it), then the
+   radius is half the PNG's side, as :func:`oath.archive.conversion.frame_to_oath` makes it), then
+   the
    scaling, chosen between the families classify has, a fixed linear counts window (least
    squares over all training pixels of the site that are not clipped) and a per-frame
    percentile stretch (each frame's window by least squares, then the median percentile rank
@@ -47,8 +49,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from oath.archive.conversion import ORIENTATIONS, Crop, Scaling, orient
 from oath.archive.frames import Frame, ThemisError, input_kind, parse_archive_name
-from oath.archive.themis import ORIENTATIONS, Crop, Scaling, orient, read_frames, read_gray8
+from oath.archive.themis import read_frames, read_gray8
 from oath.atomic import atomic_path, write_bytes
 from oath.dataset.origins import (
     THEMIS_LONGITUDES,
@@ -611,7 +614,8 @@ def residual(
 ) -> tuple[float, np.ndarray]:
     """Mean absolute grey-level difference inside the crop circle, and the converted image.
 
-    ``conversion`` is an :class:`oath.archive.stream.Conversion`: the very code classify runs."""
+    ``conversion`` is an :class:`oath.archive.conversion.Conversion`: the very code classify
+    runs."""
     gray = conversion.to_gray(raw, site)
     if gray.shape != png.shape:
         raise CalibrationError(
@@ -661,7 +665,7 @@ class SiteFit:
 
 
 def _site_conversion(site: str, geometry: Geometry, scaling: Scaling) -> Any:
-    from oath.archive.stream import Conversion
+    from oath.archive.conversion import Conversion
 
     return Conversion(
         crop=geometry.crop,
@@ -826,7 +830,7 @@ def fit_conversion(
     ``out_triplets``: a PNG with, per site, a held-out image, its raw frame converted by the fit,
     their difference and the frame through ``base`` (:func:`triplet_sheet`).
     """
-    from oath.archive.stream import Conversion
+    from oath.archive.conversion import Conversion
 
     started = time.perf_counter()
     matches = read_matches(matches_csv)
@@ -958,9 +962,9 @@ def triplet_sheet(
 
 
 def _dataset_conversion(fits: Mapping[str, SiteFit], base: Any, angles: Mapping[str, float]) -> Any:
-    """One :class:`oath.archive.stream.Conversion` from the site fits (see
+    """One :class:`oath.archive.conversion.Conversion` from the site fits (see
     :func:`fit_conversion`)."""
-    from oath.archive.stream import Conversion
+    from oath.archive.conversion import Conversion
 
     if not fits:
         return dataclasses.replace(base, site_angles={**base.site_angles, **angles})
@@ -1059,7 +1063,8 @@ def measure_agreement(
     ``raw_default``, through ``default`` (the config's classify conversion, today's guess).
     Both raw routes go through classify's streamed extraction with ``checkpoint``.
     """
-    from oath.archive.stream import Conversion, StreamingExtractor, check_model_weights
+    from oath.archive.conversion import Conversion
+    from oath.archive.stream import StreamingExtractor, check_model_weights
     from oath.fit.model import load_model, predict, train_model
     from oath.network.featurefile import aligned_features, read_features
 

@@ -1,7 +1,7 @@
 """Adapter for rule classify_images: shard predictions -> dataset, CSV and summary pictures."""
 
+from oath.archive.conversion import Conversion
 from oath.archive.gather import merge_predictions, summarise
-from oath.archive.stream import Conversion
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])

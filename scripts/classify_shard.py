@@ -1,6 +1,7 @@
 """Adapter for rule classify_shard: one shard of new files, streamed to predictions Parquet."""
 
-from oath.archive.stream import Conversion, classify_shard
+from oath.archive.conversion import Conversion
+from oath.archive.stream import classify_shard
 from oath.config import checkpoint_prefix
 from oath.logs import log_to_file
 

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from oath.archive.cdf import write_synthetic_asf_cdf
-from oath.archive.stream import Conversion
-from oath.archive.themis import Crop, Scaling, read_frames, read_gray8
+from oath.archive.conversion import Conversion, Crop, Scaling
+from oath.archive.themis import read_frames, read_gray8
 from oath.calibration import (
     MATCHED,
     CalibrationError,

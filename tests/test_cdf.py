@@ -18,7 +18,8 @@ from oath.archive.cdf import (
     read_asf_cdf,
     write_synthetic_asf_cdf,
 )
-from oath.archive.themis import ThemisError, frame_to_oath, input_kind, prepare_images, read_frames
+from oath.archive.conversion import frame_to_oath
+from oath.archive.themis import ThemisError, input_kind, prepare_images, read_frames
 
 cdflib = pytest.importorskip("cdflib")
 pytest.importorskip("pyucalgarysrs")

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from oath.archive.conversion import Conversion
 from oath.archive.gather import merge_predictions, summarise
 from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, write_keograms
-from oath.archive.stream import Conversion, iter_frames, predictions_table, write_parquet
+from oath.archive.stream import iter_frames, predictions_table, write_parquet
 from oath.classify_report import (
     SYNTHETIC_SITES,
     ReportError,

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from oath.archive.cdf import write_synthetic_asf_cdf
+from oath.archive.conversion import Conversion
 from oath.archive.gather import merge_predictions
 from oath.archive.keogram import (
     KeogramError,
@@ -26,7 +27,7 @@ from oath.archive.keogram import (
     slice_index,
     write_keograms,
 )
-from oath.archive.stream import Conversion, iter_frames, predictions_table, write_parquet
+from oath.archive.stream import iter_frames, predictions_table, write_parquet
 from oath.archive.themis import read_frames
 from oath.demo.stream0 import archive_path, synthetic_frames, write_stream0, write_synthetic_hour
 from oath.fit.model import load_model

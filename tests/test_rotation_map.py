@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oath.archive.themis import frame_to_oath
+from oath.archive.conversion import frame_to_oath
 from oath.demo.stream0 import synthetic_frames
 from oath.imaging.rotation_map import (
     build_rotation_map,

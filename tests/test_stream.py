@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from oath.archive.cdf import write_synthetic_asf_cdf
+from oath.archive.conversion import Conversion
 from oath.archive.inventory import make_inventory
-from oath.archive.stream import Conversion, classify_shard
+from oath.archive.stream import classify_shard
 from oath.archive.themis import prepare_images
 from oath.dataset.table import LABEL_NAMES
 from oath.demo.stream0 import archive_path, synthetic_frames, write_stream0, write_synthetic_hour

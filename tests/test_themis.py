@@ -10,12 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from oath.archive.conversion import Crop, Scaling, frame_to_oath
 from oath.archive.themis import (
-    Crop,
     NoImagesError,
-    Scaling,
     ThemisError,
-    frame_to_oath,
     ok_images,
     prepare_images,
     read_frames,

@@ -31,9 +31,10 @@ from typing import Any
 
 import pandas as pd
 
+from oath.archive.conversion import Conversion
 from oath.archive.frames import parse_archive_name
 from oath.archive.keogram import KEOGRAM_COLUMN
-from oath.archive.stream import PROVENANCE_KEY, Conversion, iter_frames, shard_provenance
+from oath.archive.stream import PROVENANCE_KEY, iter_frames, shard_provenance
 from oath.archive.themis import STATUS_OK
 from oath.atomic import atomic_path
 from oath.dataset.table import LABEL_NAMES

@@ -4,7 +4,7 @@ A shard (one site-hour of raw THEMIS files, see :mod:`oath.archive.inventory`) i
 generator reads each raw file with pyucalgarysrs (:func:`oath.archive.themis.read_frames`),
 converts its
 frames as :func:`oath.archive.themis.prepare_images` does (crop and scaling by
-:func:`oath.archive.themis.frame_to_oath`, then the site's angle through the same ImageMagick
+:func:`oath.archive.conversion.frame_to_oath`, then the site's angle through the same ImageMagick
 ``-distort SRT`` as :func:`oath.imaging.rotate.rotate_image`, here as its exact sparse linear map
 (:mod:`oath.imaging.rotation_map`, one per angle and frame size, checked against Wand on the first
 frame), and hands the pixels as arrays to a ``tf.data`` pipeline (``from_generator`` ->
@@ -39,21 +39,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oath.archive.conversion import Conversion
 from oath.archive.frames import archive_of, parse_archive_name
 from oath.archive.keogram import KEOGRAM_COLUMN, keogram_column
-from oath.archive.themis import (
-    STATUS_OK,
-    Crop,
-    Scaling,
-    ThemisError,
-    as_crop,
-    as_scaling,
-    frame_to_oath,
-    input_kind,
-    name_stem,
-    orient,
-    read_frames,
-)
+from oath.archive.themis import STATUS_OK, ThemisError, input_kind, name_stem, read_frames
 from oath.atomic import atomic_path
 from oath.fit.model import Model, ModelError, load_model, model_layer, predict, score_column
 from oath.fit.ridge import class_scores
@@ -79,62 +68,6 @@ log = logging.getLogger(__name__)
 
 #: Parquet schema metadata key of a shard's (and the gathered dataset's) provenance.
 PROVENANCE_KEY = b"oath.classify"
-
-
-@dataclasses.dataclass(frozen=True)
-class Conversion:
-    """How raw frames become OATH-like images (see :mod:`oath.archive.themis`)."""
-
-    crop: Crop = Crop()
-    scaling: Scaling = Scaling()
-    site_crops: Mapping[str, Crop] = dataclasses.field(default_factory=dict)
-    site_angles: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    site_scalings: Mapping[str, Scaling] = dataclasses.field(default_factory=dict)
-    site_orientations: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, settings: Mapping[str, Any] | None = None) -> Conversion:
-        """From the config's ``classify`` keys ``crop``, ``scaling``, ``crop_per_site``,
-        ``angle_per_site``, ``scaling_per_site`` and ``orientation_per_site`` (any may be
-        absent: defaults)."""
-        settings = dict(settings or {})
-        orientations = {s: str(v) for s, v in (settings.get("orientation_per_site") or {}).items()}
-        for name in orientations.values():
-            orient(np.zeros((1, 1)), name)  # an unknown name stops here, with the known ones
-        return cls(
-            crop=as_crop(settings.get("crop")),
-            scaling=as_scaling(settings.get("scaling")),
-            site_crops={s: as_crop(v) for s, v in (settings.get("crop_per_site") or {}).items()},
-            site_angles={s: float(v) for s, v in (settings.get("angle_per_site") or {}).items()},
-            site_scalings={
-                s: as_scaling(v) for s, v in (settings.get("scaling_per_site") or {}).items()
-            },
-            site_orientations=orientations,
-        )
-
-    def to_config(self) -> dict[str, Any]:
-        """The config's ``classify`` keys that give this conversion (plain values, YAML-ready)."""
-        return {
-            "crop": dataclasses.asdict(self.crop),
-            "scaling": dataclasses.asdict(self.scaling),
-            "crop_per_site": {s: dataclasses.asdict(c) for s, c in sorted(self.site_crops.items())},
-            "scaling_per_site": {
-                s: dataclasses.asdict(v) for s, v in sorted(self.site_scalings.items())
-            },
-            "orientation_per_site": dict(sorted(self.site_orientations.items())),
-            "angle_per_site": dict(sorted(self.site_angles.items())),
-        }
-
-    def to_gray(self, image: np.ndarray, site: str) -> np.ndarray:
-        """A raw frame (counts) of ``site`` as an OATH-like uint8 image, before the angle:
-        the site's orientation, then its crop and scaling
-        (:func:`oath.archive.themis.frame_to_oath`)."""
-        orientation = self.site_orientations.get(site, "none")
-        return frame_to_oath(
-            orient(image, orientation) if orientation != "none" else image,
-            self.site_crops.get(site, self.crop),
-            self.site_scalings.get(site, self.scaling),
-        )
 
 
 @dataclasses.dataclass
@@ -446,7 +379,7 @@ def classify_shard(
     out: str | Path,
     *,
     extras: str | Path,
-    conversion: Conversion = Conversion(),
+    conversion: Conversion = Conversion(),  # noqa: B008 (frozen: never changed)
     weights: str = "",
     save_images: bool = False,
     save_features: bool = False,

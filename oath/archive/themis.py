@@ -24,23 +24,8 @@ Inputs
   black) by ImageMagick through Wand, no crop, scaling or rotation. A THEMIS-style name
   (``20140310_0600_gill_...``) gives them a timestamp (to the minute) and a site.
 
-From raw frame to OATH-like image (:func:`frame_to_oath`)
----------------------------------------------------------
-1. Crop (:class:`Crop`): the square of side ``2 * radius`` around ``(center_row, center_col)``
-   (pixel centres at whole numbers; parts outside the frame are padded), and every pixel whose
-   centre lies farther than ``radius`` from that centre set to black, as in the OATH images.
-   The default, centre (127.5, 127.5) and radius 128, keeps the circle inscribed in the
-   256 x 256 frame and the frame size. Per-site overrides fit imagers whose optical centre is off.
-2. Scale (:class:`Scaling`) counts to 0-255: ``255 * (counts - low) / (high - low)``, clipped,
-   rounded to the nearest integer (``numpy.rint``). ``mode="linear"`` takes ``low`` and ``high``
-   in counts, the same for every frame, so brightness stays comparable between frames;
-   ``mode="percentile"`` takes them as percentiles of the frame's own pixels inside the circle
-   (e.g. 1 and 99.5), which adapts to sites with other gains but stretches a dark clear sky as
-   much as a bright auroral one.
-3. Rotate by the site's angle (degrees, default 0) with :func:`oath.imaging.rotate.rotate_image`,
-the
-   same ImageMagick ``-distort SRT`` the OATH images got: same size, black brought in. The PNGs
-   made here are final; feature extraction reads them as they are.
+From raw frame to OATH-like image: :mod:`oath.archive.conversion`.
+
 
 How the defaults were chosen
 ----------------------------
@@ -71,7 +56,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from oath.archive.cdf import read_asf_cdf
+from oath.archive.conversion import Crop, Scaling, as_crop, as_scaling, frame_to_oath
 from oath.archive.frames import (
     CDF_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -101,92 +86,6 @@ READER_NAME_PREFIX = "19700101_0000_"  # stand-in minute for renamed raw files (
 
 class NoImagesError(ThemisError):
     """No input files at all; the message names the folder(s) looked in."""
-
-
-@dataclass(frozen=True)
-class Crop:
-    """Circular field of view in pixels: centre (row, column) and radius."""
-
-    center_row: float = 127.5
-    center_col: float = 127.5
-    radius: float = 128.0
-
-    def __post_init__(self) -> None:
-        if not self.radius > 0:
-            raise ThemisError(f"crop radius must be positive, not {self.radius}.")
-
-
-@dataclass(frozen=True)
-class Scaling:
-    """Counts to gray levels: linear between ``low`` and ``high`` (counts, or percentiles)."""
-
-    mode: str = "linear"
-    low: float = 3500.0
-    high: float = 15000.0
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("linear", "percentile"):
-            raise ThemisError(f"scaling mode must be 'linear' or 'percentile', not {self.mode!r}.")
-        if not self.high > self.low:
-            raise ThemisError(
-                f"scaling high ({self.high}) must be above low ({self.low}) for mode {self.mode}."
-            )
-        if self.mode == "percentile" and not (0 <= self.low and self.high <= 100):
-            raise ThemisError(
-                f"percentile scaling takes percentiles 0-100, not {self.low}-{self.high}."
-            )
-
-
-# Turns and mirrors of a raw frame before it is cropped (classify.orientation_per_site): the
-# eight ways a square picture can lie, by name. "flip_rows" reverses the row order (top to
-# bottom), "flip_cols" the columns; "rot90" turns a quarter counter-clockwise (numpy.rot90).
-ORIENTATIONS: dict[str, Any] = {
-    "none": lambda a: a,
-    "flip_rows": lambda a: a[::-1, :],
-    "flip_cols": lambda a: a[:, ::-1],
-    "rot90": lambda a: np.rot90(a, 1),
-    "rot180": lambda a: np.rot90(a, 2),
-    "rot270": lambda a: np.rot90(a, 3),
-    "transpose": lambda a: a.T,
-    "antitranspose": lambda a: np.rot90(a, 2).T,
-}
-_INVERSE_ORIENTATION = {"rot90": "rot270", "rot270": "rot90"}
-
-
-def orient(image: np.ndarray, orientation: str = "none", inverse: bool = False) -> np.ndarray:
-    """``image`` turned or mirrored as named in :data:`ORIENTATIONS` (or undone: ``inverse``)."""
-    if orientation not in ORIENTATIONS:
-        raise ThemisError(
-            f"orientation {orientation!r} unknown; use one of {', '.join(ORIENTATIONS)}."
-        )
-    if inverse:
-        orientation = _INVERSE_ORIENTATION.get(orientation, orientation)
-    return np.ascontiguousarray(ORIENTATIONS[orientation](np.asarray(image)))
-
-
-def _from_config(cls: type, value: Any, what: str) -> Any:
-    """A Crop/Scaling from itself, None (defaults) or a config mapping; unknown keys refused."""
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    if not isinstance(value, Mapping):
-        raise ThemisError(f"{what} must be a mapping, not {value!r}.")
-    allowed = {f.name for f in fields(cls)}
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ThemisError(f"{what}: unknown key(s) {unknown}; allowed: {sorted(allowed)}.")
-    return cls(**dict(value))
-
-
-def as_crop(value: Crop | Mapping[str, float] | None) -> Crop:
-    """A :class:`Crop` from a config mapping (``center_row``, ``center_col``, ``radius``)."""
-    return _from_config(Crop, value, "crop")
-
-
-def as_scaling(value: Scaling | Mapping[str, Any] | None) -> Scaling:
-    """A :class:`Scaling` from a config mapping (``mode``, ``low``, ``high``)."""
-    return _from_config(Scaling, value, "scaling")
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,55 +203,6 @@ def read_frames(path: str | Path) -> list[Frame]:
         return read_asf_cdf(path)
     minute, site = parse_themis_name(path)
     return [Frame(image=read_gray8(path), index=0, timestamp=minute, site=site)]
-
-
-# --------------------------------------------------------------------------------------------
-# Conversion
-# --------------------------------------------------------------------------------------------
-def frame_to_oath(
-    image: np.ndarray,
-    crop: Crop | Mapping[str, float] | None = None,
-    scaling: Scaling | Mapping[str, Any] | None = None,
-) -> np.ndarray:
-    """Crop to the circular field of view, black outside, and scale counts to uint8.
-
-    See the module docstring for the exact rule; the result is ``round(2 * radius)`` pixels
-    square.
-    """
-    crop, scaling = as_crop(crop), as_scaling(scaling)
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ThemisError(f"expected a 2-d frame, got shape {image.shape}.")
-    side = int(round(2 * crop.radius))
-    top = int(np.floor(crop.center_row - crop.radius + 0.5))
-    left = int(np.floor(crop.center_col - crop.radius + 0.5))
-    rows = top + np.arange(side)
-    cols = left + np.arange(side)
-    in_frame = ((rows >= 0) & (rows < image.shape[0]))[:, None] & (
-        (cols >= 0) & (cols < image.shape[1])
-    )[None, :]
-    inside = (rows[:, None] - crop.center_row) ** 2 + (
-        cols[None, :] - crop.center_col
-    ) ** 2 <= crop.radius**2
-    sky = inside & in_frame
-    if not sky.any():
-        raise ThemisError(
-            f"crop centre ({crop.center_row}, {crop.center_col}) radius {crop.radius} lies "
-            f"outside the {image.shape[0]} x {image.shape[1]} frame."
-        )
-    counts = np.zeros((side, side), dtype=np.float64)
-    r0, c0 = max(top, 0), max(left, 0)
-    r1, c1 = min(top + side, image.shape[0]), min(left + side, image.shape[1])
-    counts[r0 - top : r1 - top, c0 - left : c1 - left] = image[r0:r1, c0:c1]
-    if scaling.mode == "linear":
-        low, high = float(scaling.low), float(scaling.high)
-    else:
-        low, high = (float(v) for v in np.percentile(counts[sky], [scaling.low, scaling.high]))
-        if not high > low:  # a flat frame: everything at low becomes black
-            high = low + 1.0
-    gray = np.clip(np.rint((counts - low) * (255.0 / (high - low))), 0, 255).astype(np.uint8)
-    gray[~sky] = 0
-    return gray
 
 
 def _write_png(gray: np.ndarray, target: Path, angle: float = 0.0) -> None:

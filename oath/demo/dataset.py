@@ -339,7 +339,7 @@ def _draw_from_raw(
     images: Path, raw_root: Path, table: pd.DataFrame, origins: pd.DataFrame, seed: int, size: int
 ) -> None:
     """Each image's raw frame, and its PNG made from that frame by the demo's conversion."""
-    from oath.archive.themis import as_crop, as_scaling, frame_to_oath, orient
+    from oath.archive.conversion import as_crop, as_scaling, frame_to_oath, orient
 
     secret = demo_conversion(size)
     scaling = as_scaling(secret["scaling"])
