@@ -11,6 +11,7 @@
 #   results/ridge/{features}/{labels}/split_{split}.json   one ridge fit
 #   results/ridge/{features}/{labels}/alpha_sweep.json     CV accuracy per alpha
 #   results/report/report.html, summary.md, figures/       the report
+#   results/predictions/inventory.parquet                  the new files, listed once a run
 #   results/predictions/report.html                        the classify run's page
 #   results/predictions/keograms/{site}_{date}.png         a keogram per site-night
 #   results/calibration/calibration.json, conversion.yaml  raw frames against the images
@@ -31,11 +32,15 @@ include: "rules/rotate.smk"
 include: "rules/extract.smk"
 include: "rules/ridge.smk"
 include: "rules/report.smk"
-include: "rules/predict.smk"
+include: "rules/classify.smk"
 include: "rules/calibrate.smk"
 
 
 report: "report/workflow.rst"
+
+
+onstart:
+    store_new_inventory()
 
 
 localrules:

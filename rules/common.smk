@@ -219,19 +219,31 @@ def get_report_targets():
 
 
 # --- new images (classify) -----------------------------------------------------------------
-# The input files are listed once per run, by the main Snakemake process, into
-# NEW_INVENTORY; jobs (re-parsing this file on a cluster node) read that table instead of
-# walking the archive again. Shards are keyed by site and UT hour (oath.archive.inventory).
+# The input files are listed once per run, in memory, by the main Snakemake process; when the run
+# starts (onstart: never in a dry run) it stores the listing in NEW_INVENTORY, and jobs
+# (re-parsing this file on a cluster node) read that table instead of walking the archive again.
+# Shards are keyed by site and UT hour (oath.archive.inventory).
 
 NEW_INVENTORY = "results/predictions/inventory.parquet"
-_NEW_SHARDS = []
+_NEW_INVENTORY = []
 
 
 def get_new_image_shards():
     """Shard key (e.g. gill/2014-03-10T06) -> its input files, from the inventory."""
-    if not _NEW_SHARDS:
-        _NEW_SHARDS.append(oath.archive.inventory.shard_files(load_new_inventory()))
-    return _NEW_SHARDS[0]
+    return oath.archive.inventory.shard_files(get_new_inventory())
+
+
+def store_new_inventory():
+    """Store this run's listing for its jobs, if it planned classify shards (onstart)."""
+    if _NEW_INVENTORY:
+        oath.archive.inventory.write_inventory(_NEW_INVENTORY[0], NEW_INVENTORY)
+
+
+def get_new_inventory():
+    """The inventory table, listed (main process) or read (jobs) once per process."""
+    if not _NEW_INVENTORY:
+        _NEW_INVENTORY.append(load_new_inventory())
+    return _NEW_INVENTORY[0]
 
 
 def load_new_inventory():
@@ -248,12 +260,10 @@ def load_new_inventory():
             unit=config["classify"]["shard_unit"],
             image_buckets=config["classify"]["image_buckets"],
         )
-        oath.archive.inventory.write_inventory(table, NEW_INVENTORY)
     except oath.archive.inventory.InventoryError as exc:
         raise WorkflowError(str(exc)) from None
     print(
-        f"oath-pipeline: {len(table)} new file(s) in "
-        f"{table['shard'].nunique()} shard(s), listed in {NEW_INVENTORY}",
+        f"oath-pipeline: {len(table)} new file(s) in {table['shard'].nunique()} shard(s)",
         file=sys.stderr,
     )
     return table

@@ -25,7 +25,7 @@ from oath.network.checkpoint import checkpoint_sha256
 from oath.network.featurefile import PRELOGITS, read_features
 from oath.network.features import extract_logits
 from tests.browser import load_page
-from tests.workflow import planned_jobs, snakemake, write_config
+from tests.workflow import plan, planned_jobs, snakemake, write_config
 
 pytest.importorskip("pyucalgarysrs")
 
@@ -284,3 +284,17 @@ def test_classify_workflow_shards_resume_and_grow(tmp_path, checkpoint, model):
         "gill/2014-03-10T06",  # the unfinished one; the other finished shards stay
         "gill/2014-03-10T08",
     ]
+
+
+def test_a_dry_run_writes_nothing(tmp_path):
+    """`snakemake -n` and `snakemake -n classify` plan (the listing included) and write no
+    file under results/ or resources/."""
+    workdir, inbox = tmp_path / "work", tmp_path / "archive"
+    archive(inbox, "gill", 6, n_files=1)
+    workdir.mkdir()
+    write_config(workdir, new_images=str(inbox))
+    planned = plan(workdir, "classify")
+    assert planned.wildcards("classify_shard") == ["newshard=gill/2014-03-10T06"]
+    assert plan(workdir).jobs  # the replication's plan, too
+    written = [p for d in ("results", "resources") for p in (workdir / d).rglob("*")]
+    assert written == []

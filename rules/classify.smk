@@ -1,5 +1,6 @@
-# Classify new all-sky images: a model fitted on the labelled data set; new files listed once
-# (results/predictions/inventory.parquet) and classified in stable shards keyed by site and UT
+# Classify new all-sky images: a model fitted on the labelled data set; new files listed once by
+# the main Snakemake process and stored when the run starts (results/predictions/inventory.parquet,
+# for the jobs; a dry run writes nothing) and classified in stable shards keyed by site and UT
 # hour (classify.shard_unit), one streamed job per shard (raw file -> frames -> Inception-v4 ->
 # ridge, the same extraction code as training); then one dataset, one CSV and the pictures;
 # then a keogram per site-night (results/predictions/keograms/<site>_<date>.png, oath.archive.keogram);
