@@ -7,7 +7,7 @@ Not a test: run it by hand on an otherwise idle machine::
     .venv/bin/python bench/bench_classify_report.py --frames-per-hour 1200 --sites 1  # 2.4 M
 
 In a temporary folder it writes a synthetic classify dataset in the layout rule classify_images
-writes (:func:`oath.classify_report.write_synthetic_dataset`: ``--site-hours`` site-hours of
+writes (:func:`oath.demo.classify_run.write_synthetic_dataset`: ``--site-hours`` site-hours of
 ``--frames-per-hour`` frames, ``--sites`` sites, ``--hours-per-night`` UT hours a night,
 ``--failed-files`` whole files failed), the pictures the page inlines drawn by the real plotting
 code (the night timelines of the nights the page shows in full with
@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 RENDER = """
 import sys, time
 started = time.perf_counter()
-from oath.classify_report import write_classify_report
+from oath.report.classify import write_classify_report
 root = sys.argv[1]
 import os
 keograms = root + "/keograms" if os.path.isdir(root + "/keograms") else None
@@ -56,11 +56,11 @@ def draw_pictures(root: Path) -> None:
     import pyarrow.dataset as ds
 
     from oath.archive.gather import plot_night, to_csv_table
-    from oath.classify_report import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
     from oath.demo.stream0 import synthetic_frames
     from oath.fit.model import plot_class_counts
     from oath.imaging import figures
     from oath.imaging.png import encode_png
+    from oath.report.classify import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
 
     data = ds.dataset(root / "dataset", partitioning="hive")
     tally = tally_dataset(root / "dataset")
@@ -104,7 +104,7 @@ def draw_keograms(root: Path, frames_per_hour: int) -> None:
     import pandas as pd
 
     from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, NightKeogram, plot_night_keogram
-    from oath.classify_report import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
+    from oath.report.classify import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
 
     tally = tally_dataset(root / "dataset")
     per_night = class_counts(tally, ["date", "site"])
@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keograms", action="store_true", help="and the shown nights' keograms")
     args = parser.parse_args()
-    from oath.classify_report import write_synthetic_dataset
+    from oath.demo.classify_run import write_synthetic_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench_classify_report_") as tmp:
         root = Path(tmp)

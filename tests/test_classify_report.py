@@ -1,4 +1,4 @@
-"""oath.classify_report: the classify run's page, from a run with corrupt files and at archive size.
+"""oath.report.classify: the classify run's page, from a run with corrupt files and at archive size.
 
 The corrupt run is real up to the network: synthetic stream0 files (some damaged) read and
 converted by oath.archive.stream, scored by a ridge model on random features (no Inception-v4 here;
@@ -21,17 +21,12 @@ import pytest
 from oath.archive.gather import merge_predictions, summarise
 from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, write_keograms
 from oath.archive.stream import Conversion, iter_frames, predictions_table, write_parquet
-from oath.classify_report import (
-    SYNTHETIC_SITES,
-    ReportError,
-    tally_dataset,
-    write_classify_report,
-    write_synthetic_dataset,
-)
 from oath.dataset.table import LABEL_NAMES
+from oath.demo.classify_run import SYNTHETIC_SITES, write_synthetic_dataset
 from oath.demo.stream0 import write_synthetic_hour
 from oath.fit.model import LabelModel, Model, load_model, save_model
 from oath.imaging.png import encode_png
+from oath.report.classify import ReportError, tally_dataset, write_classify_report
 
 from .browser import load_page
 
