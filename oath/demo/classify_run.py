@@ -1,6 +1,6 @@
 """A synthetic classify run: the Parquet dataset rule classify_images writes, with random
-scores and chosen failed files, at any size (tests/test_classify_report.py and
-bench/bench_classify_report.py); no pixels, no network."""
+scores and chosen failed files, at any size, and site-night keograms of synthetic slices
+(tests/test_classify_report.py and bench/bench_classify_report.py); no pixels, no network."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from oath.archive.keogram import NightKeogram
 from oath.archive.themis import STATUS_OK
 from oath.dataset.table import LABEL_NAMES
 from oath.demo.stream0 import archive_path
@@ -145,3 +146,33 @@ def write_synthetic_dataset(
             existing_data_behavior="overwrite_or_ignore",
         )
     return pd.concat(failed, ignore_index=True)
+
+
+def synthetic_night_keogram(
+    site: str,
+    date: str,
+    frames_per_hour: int,
+    rng: np.random.Generator,
+    *,
+    label_set: str = "class6",
+    first_hour: int = 2,
+    hours: int = 10,
+    rows: int = 256,
+) -> NightKeogram:
+    """A site-night keogram as :func:`oath.archive.keogram.night_keograms` gives it, from
+    synthetic slices: an arc at a random row each minute with a frame (``frames_per_hour``
+    spread over the hour, as :func:`write_synthetic_dataset` spreads them) in noise of 150
+    counts a frame (a minute's mean of n frames: 150 / sqrt(n)), random classes; the other
+    minutes empty (NaN, class -1)."""
+    minutes = hours * 60
+    data = np.full((rows, minutes), np.nan)
+    shown = np.arange(0, minutes, max(60 // max(frames_per_hour, 1), 1))
+    arc = rng.uniform(0.25 * rows, 0.8 * rows, len(shown))
+    row = np.arange(rows)[:, None]
+    data[:, shown] = 6000 + 8000 * np.exp(-(((row - arc) / (rows / 25)) ** 2))
+    noise = 150 / np.sqrt(max(frames_per_hour / 60, 1))
+    data[:, shown] += rng.normal(0, noise, (rows, len(shown)))
+    n_classes = len(LABEL_NAMES[label_set])
+    classes = np.where(np.isfinite(data[0]), rng.integers(0, n_classes, minutes), -1)
+    start = pd.Timestamp(date, tz="UTC") + pd.Timedelta(hours=first_hour)
+    return NightKeogram(site, date, start, data, classes, label_set, len(shown))

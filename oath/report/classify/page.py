@@ -43,7 +43,17 @@ EXTRA_CSS = """
 details { margin: 0.4em 0 1em 0; }
 summary { cursor: pointer; color: #2a5db0; }
 .nights figure { border-top: 1px solid #d8dde6; padding-top: 0.4em; }
-.nights figure.keogram { border-top: none; margin-bottom: 0.2em; }
+.nights figure.keogram, .nights figure.keogram-full { border-top: none; }
+.nights figure.keogram { margin-bottom: 0.2em; display: grid;
+  grid-template-columns: 4.2em 1fr; column-gap: 0.3em; }
+figure.keogram > img { grid-area: 1 / 2; width: 100%; height: 7em; image-rendering: pixelated; }
+figure.keogram .keo-y { grid-area: 1 / 1; display: flex; flex-direction: column;
+  justify-content: space-between; text-align: right; font-size: 0.75em; padding-bottom: 1.2em; }
+figure.keogram .keo-x { grid-area: 2 / 2; position: relative; height: 1.2em; font-size: 0.75em; }
+figure.keogram .keo-x span { position: absolute; transform: translateX(-50%); }
+figure.keogram figcaption { grid-area: 3 / 1 / 4 / 3; }
+.swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.2em 0 0.7em;
+  vertical-align: middle; }
 #shard-runs td:last-child { white-space: pre-line; overflow-wrap: anywhere; min-width: 22em;
   font-size: 0.85em; }
 """
