@@ -18,7 +18,8 @@ synthetic frames), and placeholder files for the other nights (only linked from 
 Then it renders the page ``--repeats`` times, each in a fresh Python process as the rule's job
 runs it (imports included) and prints the wall time (median), the peak memory (max RSS) and
 the page's size. With ``--keograms`` the page also shows the keograms of its nights in full
-(real pictures of synthetic slices, :func:`draw_keograms`).
+(the page's light pictures of synthetic slices, :func:`draw_keograms`; those for papers are
+drawn too, linked, not inlined).
 """
 
 from __future__ import annotations
@@ -98,12 +99,20 @@ def draw_pictures(root: Path) -> None:
 
 
 def draw_keograms(root: Path, frames_per_hour: int) -> None:
-    """Real keogram pictures (:func:`oath.archive.keogram.plot_night_keogram`) of every site of the
-    nights the page shows in full, from synthetic slices (an arc drifting in noise) at the
-    dataset's frames per hour, and keograms.csv; the other site-nights are not drawn."""
+    """The keograms of every site of the nights the page shows in full, from synthetic slices
+    (:func:`oath.demo.classify_run.synthetic_night_keogram`, at the dataset's frames per hour),
+    as rule draw_keograms writes them: the page's light pictures and those for papers
+    (:func:`oath.archive.keogram.plot_night_keogram`), and keograms.csv; the other
+    site-nights are not drawn."""
     import pandas as pd
 
-    from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, NightKeogram, plot_night_keogram
+    from oath.archive.keogram import (
+        INDEX_COLUMNS,
+        INDEX_NAME,
+        plot_night_keogram,
+        write_page_keogram,
+    )
+    from oath.demo.classify_run import synthetic_night_keogram
     from oath.report.classify import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
 
     tally = tally_dataset(root / "dataset")
@@ -113,18 +122,11 @@ def draw_keograms(root: Path, frames_per_hour: int) -> None:
     listed = []
     for date in chosen_nights(per_night, DEFAULT_NIGHTS):
         for site in sorted(set(per_night.loc[per_night["date"] == date, "site"])):
-            data = np.full((256, 600), np.nan)  # 02-12 UT, as the synthetic dataset
-            minutes = np.arange(0, 600, max(60 // frames_per_hour, 1))
-            rows = np.arange(256)[:, None]
-            arc = rng.uniform(60, 200, len(minutes))
-            data[:, minutes] = 6000 + 8000 * np.exp(-(((rows - arc) / 10) ** 2))
-            data[:, minutes] += rng.normal(0, 150, (256, len(minutes)))
-            classes = np.where(np.isfinite(data[0]), rng.integers(0, 6, 600), -1)
-            start = pd.Timestamp(date, tz="UTC") + pd.Timedelta(hours=2)
-            night = NightKeogram(site, date, start, data, classes, tally.primary, len(minutes))
-            name = f"{site}_{date}.png"
-            low, high = plot_night_keogram(night, root / "keograms" / name)
-            listed.append((site, date, name, len(minutes), 600, low, high, "pixel rows"))
+            night = synthetic_night_keogram(
+                site, date, frames_per_hour, rng, label_set=tally.primary
+            )
+            listed.append(write_page_keogram(night, root / "keograms"))
+            plot_night_keogram(night, root / "keograms" / listed[-1]["png"])
     pd.DataFrame(listed, columns=list(INDEX_COLUMNS)).to_csv(root / "keograms" / INDEX_NAME)
 
 
@@ -201,8 +203,18 @@ def main() -> None:
                 ),
                 "class_counts": round((root / "class_counts.png").stat().st_size / 1e6, 2),
                 "contact_sheet": round((root / "contact_sheet.png").stat().st_size / 1e6, 2),
-                "keograms": round(
-                    sum(p.stat().st_size for p in (root / "keograms").glob("*.png")) / 1e6, 2
+                "keograms_page": round(
+                    sum(p.stat().st_size for p in (root / "keograms").glob("*_page.png")) / 1e6,
+                    2,
+                ),
+                "keograms_papers_not_inlined": round(
+                    sum(
+                        p.stat().st_size
+                        for p in (root / "keograms").glob("*.png")
+                        if not p.name.endswith("_page.png")
+                    )
+                    / 1e6,
+                    2,
                 ),
             },
         }
