@@ -7,7 +7,7 @@ Not a test: run it by hand on an otherwise idle machine::
     .venv/bin/python bench/bench_classify_report.py --frames-per-hour 1200 --sites 1  # 2.4 M
 
 In a temporary folder it writes a synthetic classify dataset in the layout rule classify_images
-writes (:func:`oath.classify_report.write_synthetic_dataset`: ``--site-hours`` site-hours of
+writes (:func:`oath.demo.classify_run.write_synthetic_dataset`: ``--site-hours`` site-hours of
 ``--frames-per-hour`` frames, ``--sites`` sites, ``--hours-per-night`` UT hours a night,
 ``--failed-files`` whole files failed), the pictures the page inlines drawn by the real plotting
 code (the night timelines of the nights the page shows in full with
@@ -18,7 +18,8 @@ synthetic frames), and placeholder files for the other nights (only linked from 
 Then it renders the page ``--repeats`` times, each in a fresh Python process as the rule's job
 runs it (imports included) and prints the wall time (median), the peak memory (max RSS) and
 the page's size. With ``--keograms`` the page also shows the keograms of its nights in full
-(real pictures of synthetic slices, :func:`draw_keograms`).
+(the page's light pictures of synthetic slices, :func:`draw_keograms`; those for papers are
+drawn too, linked, not inlined).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 RENDER = """
 import sys, time
 started = time.perf_counter()
-from oath.classify_report import write_classify_report
+from oath.report.classify import write_classify_report
 root = sys.argv[1]
 import os
 keograms = root + "/keograms" if os.path.isdir(root + "/keograms") else None
@@ -56,11 +57,11 @@ def draw_pictures(root: Path) -> None:
     import pyarrow.dataset as ds
 
     from oath.archive.gather import plot_night, to_csv_table
-    from oath.classify_report import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
     from oath.demo.stream0 import synthetic_frames
     from oath.fit.model import plot_class_counts
     from oath.imaging import figures
     from oath.imaging.png import encode_png
+    from oath.report.classify import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
 
     data = ds.dataset(root / "dataset", partitioning="hive")
     tally = tally_dataset(root / "dataset")
@@ -98,13 +99,21 @@ def draw_pictures(root: Path) -> None:
 
 
 def draw_keograms(root: Path, frames_per_hour: int) -> None:
-    """Real keogram pictures (:func:`oath.archive.keogram.plot_night_keogram`) of every site of the
-    nights the page shows in full, from synthetic slices (an arc drifting in noise) at the
-    dataset's frames per hour, and keograms.csv; the other site-nights are not drawn."""
+    """The keograms of every site of the nights the page shows in full, from synthetic slices
+    (:func:`oath.demo.classify_run.synthetic_night_keogram`, at the dataset's frames per hour),
+    as rule draw_keograms writes them: the page's light pictures and those for papers
+    (:func:`oath.archive.keogram.plot_night_keogram`), and keograms.csv; the other
+    site-nights are not drawn."""
     import pandas as pd
 
-    from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, NightKeogram, plot_night_keogram
-    from oath.classify_report import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
+    from oath.archive.keogram import (
+        INDEX_COLUMNS,
+        INDEX_NAME,
+        plot_night_keogram,
+        write_page_keogram,
+    )
+    from oath.demo.classify_run import synthetic_night_keogram
+    from oath.report.classify import DEFAULT_NIGHTS, chosen_nights, class_counts, tally_dataset
 
     tally = tally_dataset(root / "dataset")
     per_night = class_counts(tally, ["date", "site"])
@@ -113,18 +122,11 @@ def draw_keograms(root: Path, frames_per_hour: int) -> None:
     listed = []
     for date in chosen_nights(per_night, DEFAULT_NIGHTS):
         for site in sorted(set(per_night.loc[per_night["date"] == date, "site"])):
-            data = np.full((256, 600), np.nan)  # 02-12 UT, as the synthetic dataset
-            minutes = np.arange(0, 600, max(60 // frames_per_hour, 1))
-            rows = np.arange(256)[:, None]
-            arc = rng.uniform(60, 200, len(minutes))
-            data[:, minutes] = 6000 + 8000 * np.exp(-(((rows - arc) / 10) ** 2))
-            data[:, minutes] += rng.normal(0, 150, (256, len(minutes)))
-            classes = np.where(np.isfinite(data[0]), rng.integers(0, 6, 600), -1)
-            start = pd.Timestamp(date, tz="UTC") + pd.Timedelta(hours=2)
-            night = NightKeogram(site, date, start, data, classes, tally.primary, len(minutes))
-            name = f"{site}_{date}.png"
-            low, high = plot_night_keogram(night, root / "keograms" / name)
-            listed.append((site, date, name, len(minutes), 600, low, high, "pixel rows"))
+            night = synthetic_night_keogram(
+                site, date, frames_per_hour, rng, label_set=tally.primary
+            )
+            listed.append(write_page_keogram(night, root / "keograms"))
+            plot_night_keogram(night, root / "keograms" / listed[-1]["png"])
     pd.DataFrame(listed, columns=list(INDEX_COLUMNS)).to_csv(root / "keograms" / INDEX_NAME)
 
 
@@ -156,7 +158,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keograms", action="store_true", help="and the shown nights' keograms")
     args = parser.parse_args()
-    from oath.classify_report import write_synthetic_dataset
+    from oath.demo.classify_run import write_synthetic_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench_classify_report_") as tmp:
         root = Path(tmp)
@@ -201,8 +203,18 @@ def main() -> None:
                 ),
                 "class_counts": round((root / "class_counts.png").stat().st_size / 1e6, 2),
                 "contact_sheet": round((root / "contact_sheet.png").stat().st_size / 1e6, 2),
-                "keograms": round(
-                    sum(p.stat().st_size for p in (root / "keograms").glob("*.png")) / 1e6, 2
+                "keograms_page": round(
+                    sum(p.stat().st_size for p in (root / "keograms").glob("*_page.png")) / 1e6,
+                    2,
+                ),
+                "keograms_papers_not_inlined": round(
+                    sum(
+                        p.stat().st_size
+                        for p in (root / "keograms").glob("*.png")
+                        if not p.name.endswith("_page.png")
+                    )
+                    / 1e6,
+                    2,
                 ),
             },
         }

@@ -4,7 +4,7 @@
 # hour (classify.shard_unit), one streamed job per shard (raw file -> frames -> Inception-v4 ->
 # ridge, the same extraction code as training); then one dataset, one CSV and the pictures;
 # then a keogram per site-night (results/predictions/keograms/<site>_<date>.png, oath.archive.keogram);
-# then the run's page, results/predictions/report.html (oath.classify_report).
+# then the run's page, results/predictions/report.html (oath.report.classify).
 
 
 rule train_model:

@@ -1,7 +1,7 @@
 """Adapter for rule classify_report: the classify run's page, from the dataset and pictures."""
 
-from oath.classify_report import write_classify_report
 from oath.logs import log_to_file
+from oath.report.classify import write_classify_report
 
 log_to_file(snakemake.log[0])
 write_classify_report(

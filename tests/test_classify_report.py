@@ -1,4 +1,4 @@
-"""oath.classify_report: the classify run's page, from a run with corrupt files and at archive size.
+"""oath.report.classify: the classify run's page, from a run with corrupt files and at archive size.
 
 The corrupt run is real up to the network: synthetic stream0 files (some damaged) read and
 converted by oath.archive.stream, scored by a ridge model on random features (no Inception-v4 here;
@@ -9,6 +9,7 @@ exactly as rule classify_images does.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import time
 from html.parser import HTMLParser
@@ -20,19 +21,24 @@ import pytest
 
 from oath.archive.conversion import Conversion
 from oath.archive.gather import merge_predictions, summarise
-from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, write_keograms
+from oath.archive.keogram import INDEX_COLUMNS, INDEX_NAME, write_keograms, write_page_keogram
 from oath.archive.stream import iter_frames, predictions_table, write_parquet
-from oath.classify_report import (
+from oath.dataset.table import LABEL_NAMES
+from oath.demo.classify_run import (
     SYNTHETIC_SITES,
-    ReportError,
-    tally_dataset,
-    write_classify_report,
+    synthetic_night_keogram,
     write_synthetic_dataset,
 )
-from oath.dataset.table import LABEL_NAMES
 from oath.demo.stream0 import write_synthetic_hour
 from oath.fit.model import LabelModel, Model, load_model, save_model
 from oath.imaging.png import encode_png
+from oath.report.classify import (
+    ReportError,
+    chosen_nights,
+    class_counts,
+    tally_dataset,
+    write_classify_report,
+)
 
 from .browser import load_page
 
@@ -54,7 +60,7 @@ SITE_HOURS = 2000
 # The 2,000 site-hour page, rendered (dataset read, figures, HTML): CPU seconds of this
 # process, all threads (wall time on a shared 2-core machine says more about the neighbours).
 MAX_SECONDS = 10.0
-MAX_BYTES = 1_500_000  # ... and its size with placeholder pictures
+MAX_BYTES = 1_500_000  # ... and its size with real keograms, placeholders for other pictures
 
 
 def random_model(path: Path) -> Path:
@@ -230,7 +236,8 @@ def test_the_page_opens_in_a_browser_with_every_picture(corrupt_run):
 @pytest.fixture(scope="module")
 def archive_run(tmp_path_factory):
     """2,000 site-hours (4 sites, 10 UT hours a night, 50 nights), 5 frames each, 40 failed
-    files; placeholder night pictures, as rule classify_images leaves them."""
+    files; placeholder night pictures, as rule classify_images leaves them, and real page
+    keograms (of synthetic slices) of the nights it shows."""
     root = tmp_path_factory.mktemp("archive_run")
     failed = write_synthetic_dataset(root / "dataset", SITE_HOURS, n_failed_files=40, seed=3)
     placeholder = encode_png(np.full((40, 120), 128, dtype=np.uint8))
@@ -239,12 +246,18 @@ def archive_run(tmp_path_factory):
         (root / "nights" / f"{day}.png").write_bytes(placeholder)
     for name in ("class_counts.png", "contact_sheet.png"):
         (root / name).write_bytes(placeholder)
-    (root / "keograms").mkdir()  # placeholder keograms of every site-night (rule draw_keograms)
+    # The keograms of the nights the page shows, as rule draw_keograms leaves them: the page's
+    # pictures real, of a frame every 3 s (every minute filled: the largest pictures), those
+    # for papers (linked, not inlined) placeholders.
+    (root / "keograms").mkdir()
+    shown = chosen_nights(class_counts(tally_dataset(root / "dataset"), ["date", "site"]), 10)
+    rng = np.random.default_rng(4)
     listed = []
-    for day in pd.date_range("2014-01-01", periods=50).strftime("%Y-%m-%d"):
+    for day in shown:
         for site in SYNTHETIC_SITES[:4]:
-            (root / "keograms" / f"{site}_{day}.png").write_bytes(placeholder)
-            listed.append((site, day, f"{site}_{day}.png", 50, 600, 3500.0, 9000.0, "pixel rows"))
+            night = synthetic_night_keogram(site, day, frames_per_hour=1200, rng=rng)
+            listed.append(write_page_keogram(night, root / "keograms"))
+            (root / "keograms" / listed[-1]["png"]).write_bytes(placeholder)
     pd.DataFrame(listed, columns=list(INDEX_COLUMNS)).to_csv(
         root / "keograms" / INDEX_NAME, index=False
     )
@@ -273,6 +286,12 @@ def test_a_2000_site_hour_run_renders_fast_and_small(archive_run):
     assert text.count('<figure><img src="data:image/png') == 1 + 1 + 10 + 1
     assert text.count('<a href="nights/') == 40  # the other nights, linked
     assert text.count('<figure class="keogram"><img src="data:image/png') == 10 * 4
+    assert text.count('<a href="keograms/') == 10 * 4  # each keogram's picture for papers
+    inlined = [
+        base64.b64encode(path.read_bytes()).decode("ascii")
+        for path in (root / "keograms").glob("*_page.png")
+    ]
+    assert sum(uri in text for uri in inlined) == 10 * 4  # the page's own, not the papers'
 
 
 def test_the_2000_site_hour_page_opens_in_a_browser(archive_run):

@@ -18,7 +18,11 @@ from oath.archive.cdf import write_synthetic_asf_cdf
 from oath.archive.conversion import Conversion
 from oath.archive.gather import merge_predictions
 from oath.archive.keogram import (
+    PAGE_LEVELS,
+    PAGE_ROWS,
+    STRIP_ROWS,
     KeogramError,
+    class_colours,
     night_grid,
     night_keograms,
     read_index,
@@ -120,6 +124,31 @@ def test_keograms_are_written_per_site_night_with_their_scale(keogram_run):
         assert (root / "keograms" / row.png).stat().st_size > 5000
         assert row.axis == "pixel rows" and row.low < row.high
     assert "keogram" not in pd.read_csv(root / "predictions.csv").columns
+
+
+def test_the_page_picture_is_the_keogram_s_block_means_above_the_class_strip(keogram_run):
+    """The light picture the classify page inlines, decoded: 4-row means of the night's grid
+    on 64 grey levels (row 0 at the bottom), white minutes without a frame, class colours."""
+    import matplotlib.image as mpimg
+
+    root, _, _ = keogram_run
+    night = next(n for n in night_keograms(root / "dataset") if n.site == "gill")
+    row = read_index(root / "keograms").set_index("site").loc["gill"]
+    assert (row.page_png, row.bottom, row.top, row.start) == ("gill_2014-03-10_page.png", 0, 255, 6)
+    pixels = mpimg.imread(root / "keograms" / row.page_png)[..., :3]
+    assert pixels.shape[:2] == (PAGE_ROWS + 1 + STRIP_ROWS, 60)
+    keogram, strip = pixels[:PAGE_ROWS, :, 0][::-1], pixels[PAGE_ROWS + 1 :]
+    low, high = night.scale
+    means = night.data.reshape(PAGE_ROWS, 4, 60).mean(axis=1)
+    expected = np.rint(np.clip((means - low) / (high - low), 0, 1) * (PAGE_LEVELS - 1))
+    filled = [0, 1, 3]  # minute 2: the truncated file
+    levels = keogram[:, filled] * (PAGE_LEVELS - 1)  # greys are rounded to 0-255: within 1/4
+    np.testing.assert_allclose(levels, expected[:, filled], atol=0.25)
+    assert (pixels[:, [2, *range(4, 60)]] == 1).all()  # white: no frame, no class
+    for minute in filled:
+        colour = class_colours("class6")[night.classes[minute]]
+        hexes = {"#" + "".join(f"{round(v * 255):02x}" for v in px) for px in strip[:, minute]}
+        assert hexes == {colour}
 
 
 def test_skymap_latitudes_are_the_column_s_pixel_centres_at_110_km():

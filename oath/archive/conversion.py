@@ -210,7 +210,7 @@ class Conversion:
     def to_gray(self, image: np.ndarray, site: str) -> np.ndarray:
         """A raw frame (counts) of ``site`` as an OATH-like uint8 image, before the angle:
         the site's orientation, then its crop and scaling
-        (:func:`oath.archive.themis.frame_to_oath`)."""
+        (:func:`oath.archive.conversion.frame_to_oath`)."""
         orientation = self.site_orientations.get(site, "none")
         return frame_to_oath(
             orient(image, orientation) if orientation != "none" else image,

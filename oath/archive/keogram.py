@@ -24,12 +24,17 @@ at 110 km; without one it is pixel rows, and the axis says so.
 
 :func:`write_keograms` draws every site-night of a classify dataset (read one partition at a
 time) into ``<site>_<date>.png``, with the predicted class per minute as a strip under the
-keogram on the same UT axis, and lists them in ``keograms.csv`` (the page reads it).
+keogram on the same UT axis (the picture for papers), and for the classify page a light
+``<site>_<date>_page.png`` (:func:`write_page_keogram`: the keogram array itself, at most
+``PAGE_ROWS`` rows by one column a minute, 64 grey levels, the class strip below it, written as
+an indexed-colour PNG without matplotlib; the page draws the axes in HTML); it lists them in
+``keograms.csv`` (:func:`index_row`, the page reads it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import shutil
@@ -49,7 +54,24 @@ KEOGRAM_COLUMN = "keogram"  # the shard and dataset column of the frames' slices
 INDEX_NAME = "keograms.csv"  # the folder's list of site-nights
 ALTITUDE_KM = 110.0  # the mapping altitude of the latitude axis
 PERCENTILES = (1.0, 99.0)  # the gray scale's ends, of the night's values
-INDEX_COLUMNS = ("site", "date", "png", "frames", "minutes", "low", "high", "axis")
+INDEX_COLUMNS = (
+    "site",
+    "date",
+    "png",  # the picture for papers
+    "frames",
+    "minutes",
+    "low",  # the grey scale's ends (counts)
+    "high",
+    "axis",  # "pixel rows" or "latitude at 110 km"
+    "label_set",  # of the class strip
+    "start",  # UT hours of the first minute, from the date's 00 UT
+    "page_png",  # the page's light picture
+    "bottom",  # the vertical axis at the page picture's bottom and top row
+    "top",
+)
+PAGE_ROWS = 64  # rows of the page's keogram at most (256 rows: means of 4)
+PAGE_LEVELS = 64  # grey levels of the page's keogram
+STRIP_ROWS = 8  # rows of the class strip under it, after one white row
 
 
 class KeogramError(ValueError):
@@ -85,7 +107,7 @@ class NightKeogram:
     label_set: str
     frames: int
 
-    @property
+    @functools.cached_property
     def scale(self) -> tuple[float, float]:
         """The gray scale's ends: the 1st and 99th percentile of the night's values."""
         finite = self.data[np.isfinite(self.data)]
@@ -235,6 +257,95 @@ def plot_night_keogram(
     return low, high
 
 
+def class_colours(label_set: str) -> list[str]:
+    """The class strip's colour of each class of ``label_set`` (matplotlib's tab10), as hex."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    tab = colormaps["tab10"]
+    return [to_hex(tab(k)) for k in range(len(LABEL_NAMES[label_set]))]
+
+
+def _page_axis(rows: int, latitudes: np.ndarray | None) -> tuple[np.ndarray, float, float]:
+    """How the page's keogram takes ``rows`` pixel rows onto at most ``PAGE_ROWS``: (source
+    row of each page row, first row at the bottom; bottom; top). With two or more mapped
+    latitudes, the nearest pixel row of a uniform latitude grid from the southernmost to the
+    northernmost mapped pixel centre (bottom and top those latitudes); else blocks of whole
+    rows (-1 past the last row), averaged, bottom and top pixel rows 0 and the last."""
+    if latitudes is not None and np.isfinite(latitudes).sum() >= 2:
+        ok = np.flatnonzero(np.isfinite(latitudes))
+        order = ok[np.argsort(latitudes[ok])]
+        grid = np.linspace(latitudes[order[0]], latitudes[order[-1]], min(PAGE_ROWS, len(ok)))
+        nearest = np.rint(np.interp(grid, latitudes[order], np.arange(len(order))))
+        return order[nearest.astype(int)][:, None], float(grid[0]), float(grid[-1])
+    step = -(-rows // PAGE_ROWS)
+    source = np.arange(-(-rows // step) * step).reshape(-1, step)
+    return np.where(source < rows, source, -1), 0.0, float(rows - 1)
+
+
+def _page_rows(night: NightKeogram, latitudes: np.ndarray | None) -> np.ndarray:
+    """The keogram on the page's rows (:func:`_page_axis`), first row at the bottom."""
+    source, _, _ = _page_axis(night.data.shape[0], latitudes)
+    blocks = np.where((source >= 0)[..., None], night.data[source], np.nan)
+    count = np.isfinite(blocks).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nansum(blocks, axis=1) / count
+
+
+def page_keogram(night: NightKeogram, latitudes: np.ndarray | None = None) -> bytes:
+    """The page's picture of ``night``: the keogram (row 0 or the southernmost latitude at the
+    bottom, white where no frame, grey scale :attr:`NightKeogram.scale`) above a white row and
+    the class strip, one column a minute, as an indexed-colour PNG (no matplotlib)."""
+    from oath.imaging.png import encode_png
+
+    data = _page_rows(night, latitudes)
+    low, high = night.scale
+    with np.errstate(invalid="ignore"):
+        level = np.rint(np.clip((data - low) / (high - low), 0, 1) * (PAGE_LEVELS - 1))
+    white = PAGE_LEVELS
+    keogram = np.where(np.isfinite(data), level, white)[::-1]
+    strip = np.where(night.classes >= 0, white + 1 + night.classes, white)
+    pixels = np.vstack([keogram, np.full((1, len(strip)), white), np.tile(strip, (STRIP_ROWS, 1))])
+    greys = np.rint(np.linspace(0, 255, PAGE_LEVELS))
+    colours = [[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in class_colours(night.label_set)]
+    palette = np.vstack([np.repeat(greys[:, None], 3, axis=1), [[255, 255, 255]], colours])
+    return encode_png(pixels.astype(np.uint8), palette.astype(np.uint8))
+
+
+def index_row(night: NightKeogram, latitudes: np.ndarray | None = None) -> dict[str, Any]:
+    """The ``keograms.csv`` row of ``night`` (its pictures' names, scale and axes)."""
+    _, bottom, top = _page_axis(night.data.shape[0], latitudes)
+    low, high = night.scale
+    day = pd.Timestamp(night.date, tz="UTC")
+    has_latitudes = latitudes is not None and np.isfinite(latitudes).sum() >= 2
+    row = {
+        "site": night.site,
+        "date": night.date,
+        "png": f"{night.site}_{night.date}.png",
+        "frames": night.frames,
+        "minutes": night.data.shape[1],
+        "low": low,
+        "high": high,
+        "axis": f"latitude at {ALTITUDE_KM:g} km" if has_latitudes else "pixel rows",
+        "label_set": night.label_set,
+        "start": (night.start - day) / pd.Timedelta(hours=1),
+        "page_png": f"{night.site}_{night.date}_page.png",
+        "bottom": bottom,
+        "top": top,
+    }
+    return row
+
+
+def write_page_keogram(
+    night: NightKeogram, folder: str | Path, latitudes: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Write :func:`page_keogram` of ``night`` into ``folder``; returns its :func:`index_row`."""
+    row = index_row(night, latitudes)
+    with atomic_path(Path(folder) / row["page_png"], suffix=".png") as tmp:
+        Path(tmp).write_bytes(page_keogram(night, latitudes))
+    return row
+
+
 def _edges(centres: np.ndarray) -> np.ndarray:
     """Cell edges between ``centres`` (NaN ends filled by the nearest step)."""
     idx = np.arange(len(centres))
@@ -312,7 +423,8 @@ def write_keograms(
     skymaps: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Draw every site-night of the classify ``dataset`` into ``folder/<site>_<date>.png`` and
-    list them in ``folder/keograms.csv`` (site, date, png, frames, minutes, low, high, axis);
+    their light page pictures (:func:`write_page_keogram`), and list them in
+    ``folder/keograms.csv`` (:data:`INDEX_COLUMNS`);
     ``skymaps`` maps site codes to UCalgary skymap files (latitude axis)."""
     folder = Path(folder)
     skymaps = {s: Path(p) for s, p in (skymaps or {}).items()}
@@ -326,11 +438,9 @@ def write_keograms(
             column = slice_index(night.data.shape[0])
             latitudes[night.site] = read_skymap_latitudes(skymaps[night.site], column)
         lat = latitudes.get(night.site)
-        name = f"{night.site}_{night.date}.png"
-        low, high = plot_night_keogram(night, tmp / name, lat)
-        axis = f"latitude at {ALTITUDE_KM:g} km" if lat is not None else "pixel rows"
-        rows = (night.site, night.date, name, night.frames, night.data.shape[1], low, high, axis)
-        listed.append(rows)
+        row = write_page_keogram(night, tmp, lat)
+        plot_night_keogram(night, tmp / row["png"], lat)
+        listed.append(row)
     index = pd.DataFrame(listed, columns=list(INDEX_COLUMNS)).sort_values(["date", "site"])
     index.to_csv(tmp / INDEX_NAME, index=False)
     shutil.rmtree(folder, ignore_errors=True)
@@ -344,4 +454,5 @@ def read_index(folder: str | Path) -> pd.DataFrame:
     path = Path(folder) / INDEX_NAME
     if not path.is_file():
         return pd.DataFrame(columns=list(INDEX_COLUMNS))
-    return pd.read_csv(path, dtype={"site": str, "date": str, "png": str, "axis": str})
+    text = {c: str for c in ("site", "date", "png", "axis", "label_set", "page_png")}
+    return pd.read_csv(path, dtype=text)

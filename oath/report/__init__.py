@@ -6,4 +6,6 @@
 comparison), :mod:`~oath.report.published_features` (our features against the published ones),
 :mod:`~oath.report.provenance` (which weights, which settings). Every table goes through
 :class:`oath.report.tables.Table`, so HTML and Markdown show the same rows.
+
+:mod:`oath.report.classify` is the classify run's page, a subpackage of its own.
 """
