@@ -166,13 +166,14 @@ class ChildRun:
 
 def _reap(proc: subprocess.Popen) -> tuple[float, bytes, resource.struct_rusage]:
     """Read a child's stdout to the end and reap it: its end time, stdout and own usage."""
-    stdout = proc.stdout.read()
+    stdout = proc.stdout.read() if proc.stdout else b""
     # wait4 gives this child's own usage and peak RSS (RUSAGE_CHILDREN would be the max over
     # all children so far).
     _, status, usage = os.wait4(proc.pid, 0)
     end = time.time()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
+    if proc.stdout:
+        proc.stdout.close()
     return end, stdout, usage
 
 
@@ -180,38 +181,48 @@ def run_children(
     argvs: Sequence[Sequence[str]],
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
+    log: str | Path | None = None,
 ) -> list[ChildRun]:
     """Run Python children side by side (``sys.executable`` + each argv) and measure each.
 
     Each child's stdout is read whole by its own thread, which reaps it when it ends; stderr
-    goes to a temporary file. A child that fails ends the benchmark with its command and the
-    tail of its stderr.
+    goes to a temporary file. With ``log``, both streams are appended to that file as they
+    come instead (a long run can be followed there) and come back empty. A child that fails
+    ends the benchmark with its command and the tail of its stderr.
     """
     env = dict(child_env() if env is None else env)
     parent_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     with tempfile.TemporaryDirectory(prefix="bench_child_") as tmp, ExitStack() as files:
-        stderrs = [
-            files.enter_context(open(Path(tmp) / f"{i}.err", "w+b")) for i in range(len(argvs))
-        ]
+        if log is None:
+            outputs = [
+                files.enter_context(open(Path(tmp) / f"{i}.err", "w+b")) for i in range(len(argvs))
+            ]
+        else:
+            outputs = [files.enter_context(open(log, "a+b"))] * len(argvs)
         busy_before = busy_cpu_seconds()
         starts, procs = [], []
-        for argv, stderr in zip(argvs, stderrs, strict=True):
+        for argv, output in zip(argvs, outputs, strict=True):
             starts.append(time.time())
+            stdout = subprocess.PIPE if log is None else output
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, *argv], stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd
+                    [sys.executable, *argv], stdout=stdout, stderr=output, env=env, cwd=cwd
                 )
             )
         with ThreadPoolExecutor(max_workers=len(procs)) as pool:
             reaped = list(pool.map(_reap, procs))
         busy = busy_cpu_seconds() - busy_before
         errors = []
-        for argv, proc, stderr in zip(argvs, procs, stderrs, strict=True):
-            stderr.seek(0)
-            errors.append(stderr.read().decode(errors="replace"))
+        for argv, proc, output in zip(argvs, procs, outputs, strict=True):
+            output.seek(0)
+            text = output.read().decode(errors="replace")
+            errors.append("" if log else text)
             if proc.returncode != 0:
-                sys.stderr.write(errors[-1][-4000:])
-                raise SystemExit(f"child {list(argv)} failed with exit code {proc.returncode}")
+                sys.stderr.write(text[-4000:])
+                where = f" (its output: {log})" if log else ""
+                raise SystemExit(
+                    f"child {list(argv)} failed with exit code {proc.returncode}{where}"
+                )
     own = sum(usage.ru_utime + usage.ru_stime for _, _, usage in reaped)
     window = max(end for end, _, _ in reaped) - min(starts)
     others = max(0.0, busy - own) / (window * (os.cpu_count() or 1))
@@ -231,10 +242,13 @@ def run_children(
 
 
 def run_child(
-    argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | Path | None = None
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    log: str | Path | None = None,
 ) -> ChildRun:
     """Run one Python child (``sys.executable`` + ``argv``); see :func:`run_children`."""
-    return run_children([argv], env, cwd)[0]
+    return run_children([argv], env, cwd, log)[0]
 
 
 # ------------------------------------------------------------------------------------------

@@ -30,6 +30,18 @@ def test_a_failed_child_ends_the_benchmark_with_its_error(capsys):
     assert "what went wrong" in capsys.readouterr().err
 
 
+def test_a_logged_child_appends_both_streams_and_names_the_log(tmp_path, capsys):
+    log = tmp_path / "terminal.txt"
+    log.write_text("earlier run\n")
+    talk = "import sys; print('out', flush=True); print('err', file=sys.stderr)"
+    child = harness.run_child(["-c", talk], log=log)
+    assert (child.stdout, child.stderr) == ("", "")
+    assert log.read_text() == "earlier run\nout\nerr\n"
+    with pytest.raises(SystemExit, match=f"exit code 1 \\(its output: {log}\\)"):
+        harness.run_child(["-c", "raise ValueError('bad input')"], log=log)
+    assert "ValueError: bad input" in capsys.readouterr().err
+
+
 def test_child_env_imports_the_checkout():
     env = harness.child_env(EXTRA="1")
     assert env["PYTHONPATH"].split(":")[0] == str(harness.REPO) and env["EXTRA"] == "1"
