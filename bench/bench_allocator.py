@@ -13,82 +13,75 @@ frames through Inception-v4 as a classify job does
 (:class:`oath.archive.stream.StreamingExtractor`),
 then extracts the same frames from PNG files (:class:`oath.network.features.InceptionV4Extractor`),
 each after a warm-up: wall s/image, kernel (sys) s/image and minor page faults per image.
-Printed: the median per mode and path, and tuned / defaults.
+Printed: the median per mode and path (a Markdown table), and tuned / defaults.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import harness
 
-WORKER = """
-import json, os, resource, sys, time
-from pathlib import Path
-from oath.network import _tf_compat
-files, pngs, checkpoint, batch, mode = json.loads(sys.argv[1])
-if mode == "defaults":
-    os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "false"
-    _tf_compat.keep_freed_memory = lambda: False
-from oath.network.features import InceptionV4Extractor
-from oath.archive.stream import StreamingExtractor, iter_frames
-from oath.archive.conversion import Conversion
 
-def timed(run, n):
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
-    run()
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return {"s_per_image": wall / n, "sys_per_image": (after.ru_stime - before.ru_stime) / n,
-            "faults_per_image": (after.ru_minflt - before.ru_minflt) / n}
+def worker(payload: str) -> None:
+    """One process of one mode: both paths, each warmed up, then timed; one JSON line."""
+    from oath.network import _tf_compat
 
-out = {}
-with StreamingExtractor(checkpoint, batch_size=batch, threads=2) as ex:
-    ex.run(iter_frames(files[:2], Conversion()))
-    out["streamed"] = timed(lambda: ex.run(iter_frames(files, Conversion())), len(pngs))
-with InceptionV4Extractor(checkpoint, batch_size=batch, threads=2) as ex:
-    ex.extract(pngs[: 2 * batch])
-    out["files"] = timed(lambda: ex.extract(pngs), len(pngs))
-print(json.dumps(out))
-"""
+    files, pngs, checkpoint, batch, mode = json.loads(payload)
+    if mode == "defaults":
+        os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "false"
+        _tf_compat.keep_freed_memory = lambda: False
+    from oath.archive.conversion import Conversion
+    from oath.archive.stream import StreamingExtractor, iter_frames
+    from oath.network.features import InceptionV4Extractor
+
+    def per_image(timing: harness.Timing) -> dict[str, float]:
+        return {
+            "s_per_image": timing.wall / len(pngs),
+            "sys_per_image": timing.system / len(pngs),
+            "faults_per_image": timing.minor_faults / len(pngs),
+        }
+
+    out = {}
+    with StreamingExtractor(checkpoint, batch_size=batch, threads=2) as ex:
+        ex.run(iter_frames(files[:2], Conversion()))
+        with harness.timed() as streamed:
+            ex.run(iter_frames(files, Conversion()))
+    out["streamed"] = per_image(streamed)
+    with InceptionV4Extractor(checkpoint, batch_size=batch, threads=2) as ex:
+        ex.extract(pngs[: 2 * batch])
+        with harness.timed() as from_files:
+            ex.extract(pngs)
+    out["files"] = per_image(from_files)
+    print(json.dumps(out))
 
 
 def run(mode: str, files: list[Path], pngs: list[Path], checkpoint: Path, batch: int) -> dict:
     payload = json.dumps(
         [[str(p) for p in files], [str(p) for p in pngs], str(checkpoint), batch, mode]
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = harness.child_env()
     env.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER, payload], capture_output=True, text=True, env=env
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{mode} worker failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    child = harness.run_child([__file__, "--worker", payload], env)
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, default=10, help="raw files of 20 frames")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser = harness.argument_parser(
+        __doc__, files=(10, "raw files of 20 frames"), batch_size=16, rounds=2
+    )
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
     import datetime as dt
 
     from oath.archive.themis import prepare_images
     from oath.demo.stream0 import write_synthetic_hour
     from oath.network.checkpoint import write_random_checkpoint
-    from oath.network.device import cpu_model
 
     work = Path(tempfile.mkdtemp(prefix="oath_bench_allocator_"))
     try:
@@ -97,6 +90,7 @@ def main() -> None:
         manifest = prepare_images([work / "raw"], work / "png")
         pngs = [Path(p) for p in manifest.loc[manifest["status"] == "ok", "png"]]
         write_random_checkpoint(work / "ckpt" / "v4", seed=1804)
+        harness.wait_for_idle(args)
         results: dict[str, list[dict]] = {"defaults": [], "tuned": []}
         for round_ in range(args.rounds):
             order = ("defaults", "tuned") if round_ % 2 == 0 else ("tuned", "defaults")
@@ -105,22 +99,42 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
-        f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; {len(pngs)} frames, "
+        f"CPU: {harness.cpu_description()}; {len(pngs)} frames, "
         f"batch {args.batch_size}, {args.rounds} rounds (median)"
     )
+    rows, ratios = [], {}
     for path in ("streamed", "files"):
         median = {
             mode: {key: statistics.median(r[path][key] for r in runs) for key in runs[0][path]}
             for mode, runs in results.items()
         }
         for mode, v in median.items():
-            print(
-                f"{path:8s} {mode:9s} {v['s_per_image']:.4f} s/image, {v['sys_per_image']:.4f} s "
-                f"kernel/image, {v['faults_per_image']:.0f} minor faults/image"
+            rows.append(
+                {
+                    "path": path,
+                    "mode": mode,
+                    "s/image": v["s_per_image"],
+                    "kernel s/image": v["sys_per_image"],
+                    "minor faults/image": v["faults_per_image"],
+                }
             )
-        ratio = median["tuned"]["s_per_image"] / median["defaults"]["s_per_image"]
+        ratios[path] = median["tuned"]["s_per_image"] / median["defaults"]["s_per_image"]
+    harness.print_table(
+        rows,
+        {
+            "path": "",
+            "mode": "",
+            "s/image": ".4f",
+            "kernel s/image": ".4f",
+            "minor faults/image": ".0f",
+        },
+    )
+    for path, ratio in ratios.items():
         print(f"{path:8s} tuned / defaults: {ratio:.3f}")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker(sys.argv[2])
+    else:
+        main()

@@ -26,22 +26,20 @@ there: the match figure is a floor for real files.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
+
+import harness
 
 OATH_IMAGES = 5824
 HELD_OUT = OATH_IMAGES - round(0.7 * OATH_IMAGES)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=240)
-    parser.add_argument("--frames", type=int, default=64, help="frames through the network")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser = harness.argument_parser(
+        __doc__, images=240, frames=(64, "frames through the network"), threads=2, batch_size=16
+    )
     args = parser.parse_args()
 
     from oath import calibration as cal
@@ -60,26 +58,25 @@ def main() -> None:
         out = work / "out"
         out.mkdir()
 
-        started = time.perf_counter()
-        rows = cal.origin_rows(root / "images" / "files_origin.csv", table["picNum"])
-        matches = cal.match_frames(
-            rows, cal.list_raw_files(root / "raw"), out / "m.csv", out / "f.h5"
-        )
-        match_s = time.perf_counter() - started
+        harness.wait_for_idle(args)
+        with harness.timed() as match:
+            rows = cal.origin_rows(root / "images" / "files_origin.csv", table["picNum"])
+            matches = cal.match_frames(
+                rows, cal.list_raw_files(root / "raw"), out / "m.csv", out / "f.h5"
+            )
         n_matched = int((matches["status"] == cal.MATCHED).sum())
 
-        started = time.perf_counter()
-        fit = cal.fit_conversion(
-            out / "m.csv",
-            out / "f.h5",
-            classes / "classifications.csv",
-            classes / "train_test_split.csv",
-            root / "images" / "cropped_scaled",
-            out / "conversion.yaml",
-            out / "fit.json",
-            out_triplets=out / "triplets.png",
-        )
-        fit_s = time.perf_counter() - started
+        with harness.timed() as fitting:
+            fit = cal.fit_conversion(
+                out / "m.csv",
+                out / "f.h5",
+                classes / "classifications.csv",
+                classes / "train_test_split.csv",
+                root / "images" / "cropped_scaled",
+                out / "conversion.yaml",
+                out / "fit.json",
+                out_triplets=out / "triplets.png",
+            )
 
         pics = sorted(matches.loc[matches["status"] == cal.MATCHED, "picNum"].astype(int))
         pics = (pics * (args.frames // len(pics) + 1))[: args.frames]
@@ -88,21 +85,21 @@ def main() -> None:
         frames = cal.read_matched_frames(out / "f.h5", sorted(set(pics)))
         conversion = Conversion.from_config(fit["conversion"])
         write_random_checkpoint(work / "ckpt" / "v4", seed=1804)
-        started = time.perf_counter()
-        with StreamingExtractor(
-            work / "ckpt" / "v4", batch_size=args.batch_size, threads=args.threads
-        ) as extractor:
-            startup_s = time.perf_counter() - started
+        with harness.timed() as startup:
+            extractor = StreamingExtractor(
+                work / "ckpt" / "v4", batch_size=args.batch_size, threads=args.threads
+            )
+        with extractor:
             warm = cal.route_records(pics[: args.batch_size], frames, sites, angles, conversion)
             extractor.run(warm)
-            started = time.perf_counter()
-            records = cal.route_records(pics, frames, sites, angles, conversion)
-            extractor.run(records)
-            extract_s = time.perf_counter() - started
+            with harness.timed() as extraction:
+                records = cal.route_records(pics, frames, sites, angles, conversion)
+                extractor.run(records)
 
-    per_match = match_s / args.images
-    per_fit = fit_s / n_matched
-    per_frame = extract_s / len(pics)
+    per_match = match.wall / args.images
+    per_fit = fitting.wall / n_matched
+    per_frame = extraction.wall / len(pics)
+    startup_s = startup.wall
     figures = {
         "images": args.images,
         "matched": n_matched,
@@ -113,6 +110,7 @@ def main() -> None:
         "oath_match_fit_s": round((per_match + per_fit) * OATH_IMAGES, 1),
         "oath_agreement_extraction_s": round(2 * HELD_OUT * per_frame + startup_s, 1),
     }
+    print(f"CPU: {harness.cpu_description()}")
     print(json.dumps(figures, indent=1))
     print(
         f"calibrate, extrapolated to {OATH_IMAGES} matched images: match + fit "

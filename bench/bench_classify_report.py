@@ -24,18 +24,13 @@ drawn too, linked, not inlined).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+import harness
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
 
 RENDER = """
 import sys, time
@@ -133,45 +128,40 @@ def draw_keograms(root: Path, frames_per_hour: int) -> None:
 def render(root: Path) -> tuple[float, float, float]:
     """(seconds in the process, wall seconds of the process, peak RSS in MiB) of one render.
 
-    The peak is the process's own VmHWM: getrusage's maxrss of a child would count this
-    (large) process's memory at the fork."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", RENDER, str(root)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    wall = time.perf_counter() - started
-    seconds, peak = done.stdout.strip().splitlines()[-1].split()
-    return float(seconds), wall, float(peak)
+    The peak is the process's own VmHWM: wait4's maxrss of a child would count this (large)
+    process's memory at the spawn."""
+    child = harness.run_child(["-c", RENDER, str(root)], cwd=harness.REPO)
+    seconds, peak = child.stdout.strip().splitlines()[-1].split()
+    return float(seconds), child.wall, float(peak)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--site-hours", type=int, default=2000)
-    parser.add_argument("--frames-per-hour", type=int, default=5)
-    parser.add_argument("--sites", type=int, default=4)
-    parser.add_argument("--hours-per-night", type=int, default=10)
-    parser.add_argument("--failed-files", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = harness.argument_parser(
+        __doc__,
+        site_hours=2000,
+        frames_per_hour=5,
+        sites=4,
+        hours_per_night=10,
+        failed_files=40,
+        repeats=3,
+    )
     parser.add_argument("--keograms", action="store_true", help="and the shown nights' keograms")
     args = parser.parse_args()
     from oath.demo.classify_run import write_synthetic_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench_classify_report_") as tmp:
         root = Path(tmp)
-        started = time.perf_counter()
-        write_synthetic_dataset(
-            root / "dataset",
-            args.site_hours,
-            frames_per_hour=args.frames_per_hour,
-            n_sites=args.sites,
-            hours_per_night=args.hours_per_night,
-            n_failed_files=args.failed_files,
-        )
-        written = time.perf_counter() - started
+        print(f"CPU: {harness.cpu_description()}")
+        harness.wait_for_idle(args)
+        with harness.timed() as written:
+            write_synthetic_dataset(
+                root / "dataset",
+                args.site_hours,
+                frames_per_hour=args.frames_per_hour,
+                n_sites=args.sites,
+                hours_per_night=args.hours_per_night,
+                n_failed_files=args.failed_files,
+            )
         draw_pictures(root)
         if args.keograms:
             draw_keograms(root, args.frames_per_hour)
@@ -186,7 +176,7 @@ def main() -> None:
             "dataset_mb": round(
                 sum(p.stat().st_size for p in (root / "dataset").rglob("*.parquet")) / 1e6, 1
             ),
-            "dataset_write_s": round(written, 1),
+            "dataset_write_s": round(written.wall, 1),
             "render_s_in_process": [round(r[0], 2) for r in runs],
             "render_s_process_median": round(statistics.median(r[1] for r in runs), 2),
             "peak_rss_mib": round(max(r[2] for r in runs)),

@@ -27,7 +27,8 @@ seconds per image and how much of the machine other processes used during each r
 
 On a machine shared with other work, use ``--repeats R`` (variants run R times, interleaved;
 each is represented by its fastest run, since other work only adds time; the median is shown
-too) and ``--wait-idle S`` (before each run, wait up to S seconds for a quiet machine).
+too); before each run it waits up to ``--wait-idle S`` seconds (default 240) for a quiet
+machine (bench/harness.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 
 VARIANTS = ("baseline", "float32", "bfloat16", "torch_float32", "torch_bfloat16")
@@ -179,60 +181,6 @@ def ridge_accuracy(logits: np.ndarray, n_splits: int = 5) -> float:
     return float(np.mean(accuracies))
 
 
-def busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine has spent busy since boot (from /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return float("nan")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until_idle(max_wait: float, threshold: float = 0.15) -> float:
-    """Wait (up to max_wait s) until other work uses under threshold of the CPUs; return it."""
-    deadline = time.time() + max_wait
-    while True:
-        before = busy_cpu_seconds()
-        time.sleep(3.0)
-        busy = (busy_cpu_seconds() - before) / (3.0 * (os.cpu_count() or 1))
-        if busy < threshold or time.time() > deadline:
-            return busy
-        time.sleep(10.0)
-
-
-def run_child(argv: list[str], env: dict[str, str]) -> dict[str, object]:
-    """Run a Python child; its start time, wall and CPU seconds, peak RSS, stdout, and how
-    busy the rest of the machine was meanwhile."""
-    with tempfile.TemporaryFile() as stderr:
-        busy_before = busy_cpu_seconds()
-        start = time.time()
-        proc = subprocess.Popen(
-            [sys.executable, *argv], stdout=subprocess.PIPE, stderr=stderr, env=env
-        )
-        stdout = proc.stdout.read()  # one short line; TensorFlow's chatter goes to the file
-        # wait4 gives this child's own usage and peak RSS (RUSAGE_CHILDREN would be the max
-        # over all children so far).
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.time() - start
-        busy = busy_cpu_seconds() - busy_before
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        proc.stdout.close()
-        if proc.returncode != 0:
-            stderr.seek(0)
-            sys.stderr.write(stderr.read().decode(errors="replace")[-4000:])
-            raise SystemExit(f"child {argv} failed with exit code {proc.returncode}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return {
-        "start": start,
-        "wall": wall,
-        "cpu": cpu,
-        "peak_gib": usage.ru_maxrss / 2**20,  # ru_maxrss is in KiB on Linux
-        "others": max(0.0, busy - cpu) / (wall * (os.cpu_count() or 1)),
-        "stdout": stdout.decode(),
-    }
-
-
 def measure(variant: str, args: argparse.Namespace, images: Path, ckpt: str, out: Path) -> dict:
     env = dict(os.environ)
     if variant == "baseline":
@@ -252,44 +200,31 @@ def measure(variant: str, args: argparse.Namespace, images: Path, ckpt: str, out
         "--threads",
         str(args.threads),
     ]
-    child = run_child(argv, env)
-    line = next(x for x in child["stdout"].splitlines() if x.startswith("BENCH "))
+    child = harness.run_child(argv, env)
+    line = next(x for x in child.stdout.splitlines() if x.startswith("BENCH "))
     stamps = json.loads(line[len("BENCH ") :])
-    n, wall = args.images, child["wall"]
+    n, wall = args.images, child.wall
     steady_s = stamps["last"] - stamps["first"]  # after the first batch
     steady = (n - stamps["first_n"]) / steady_s if steady_s > 0 else float("nan")
     return {
         "wall_s": wall,
         "s_per_image": wall / n,
         "images_per_s": n / wall,
-        "cpu_s_per_image": child["cpu"] / n,
-        "startup_s": stamps["ready"] - child["start"],
+        "cpu_s_per_image": child.cpu / n,
+        "startup_s": stamps["ready"] - child.start,
         "first_batch_s": stamps["first"] - stamps["ready"],
         "steady_images_per_s": steady,
-        "peak_gib": child["peak_gib"],
-        "others_busy": child["others"],
+        "peak_gib": child.peak_gib,
+        "others_busy": child.others,
     }
 
 
-def cpu_description() -> str:
-    from oath.network.device import cpu_model
-
-    return f"{cpu_model()}, {os.cpu_count()} logical CPUs"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = harness.argument_parser(__doc__, wait_when="each")
     parser.add_argument("--images", type=int, default=256, help="images in the shard")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved runs per variant")
-    parser.add_argument(
-        "--wait-idle",
-        type=float,
-        default=0,
-        metavar="S",
-        help="before each run, wait up to S seconds for other work to fall under 15%% CPU",
-    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--images-dir", help=argparse.SUPPRESS)
@@ -336,7 +271,7 @@ def main() -> None:
                 check=True,
                 capture_output=True,
             )
-        print(f"machine: {cpu_description()}")
+        print(f"machine: {harness.cpu_description()}")
         print(
             f"shard: {args.images} demo-like 256x256 grayscale PNGs; batch {args.batch_size}, "
             f"{args.threads} intra-op threads; {args.repeats} run(s) per variant, interleaved\n"
@@ -344,8 +279,7 @@ def main() -> None:
         runs: dict[str, list[dict]] = {v: [] for v in args.variants}
         for repeat in range(args.repeats):
             for variant in args.variants:
-                if args.wait_idle:
-                    wait_until_idle(args.wait_idle)
+                harness.wait_for_idle(args)
                 out = tmp_path / f"{variant}-{repeat}.h5"
                 runs[variant].append(measure(variant, args, images, ckpt, out))
                 last = runs[variant][-1]

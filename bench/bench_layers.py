@@ -10,46 +10,48 @@ whole job changes by less than 3 %).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
+
+import harness
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser = harness.argument_parser(__doc__, images=64, rounds=3, batch_size=16)
     args = parser.parse_args()
 
     from oath.demo.dataset import write_demo_dataset
     from oath.network.checkpoint import write_random_checkpoint
-    from oath.network.device import cpu_model
+    from oath.network.featurefile import LOGITS
     from oath.network.features import InceptionV4Extractor
 
-    work = Path(tempfile.mkdtemp(prefix="bench_layers_"))
-    write_demo_dataset(work / "demo", n_images=max(args.images, 12), seed=1, image_size=256)
-    images = sorted((work / "demo" / "images" / "cropped_scaled").glob("*.png"))[: args.images]
-    write_random_checkpoint(work / "ckpt" / "inception_v4")
-    with InceptionV4Extractor(work / "ckpt" / "inception_v4", batch_size=args.batch_size) as ex:
-        ex.extract_layers(images[: args.batch_size])  # warm-up: graph optimisation
-        times: dict[str, list[float]] = {"Logits only": [], "both layers": []}
-        fetches = {"Logits only": ex.logits, "both layers": ex.layers}
-        for _ in range(args.rounds):
-            for name, fetch in fetches.items():
-                ex.session.run(ex._iterator.initializer, {ex._paths: [str(p) for p in images]})
-                started = time.perf_counter()
-                for _ in range(-(-len(images) // args.batch_size)):
-                    ex.session.run(fetch)
-                times[name].append((time.perf_counter() - started) / len(images))
+    with tempfile.TemporaryDirectory(prefix="bench_layers_") as tmp:
+        work = Path(tmp)
+        write_demo_dataset(work / "demo", n_images=max(args.images, 12), seed=1, image_size=256)
+        images = sorted((work / "demo" / "images" / "cropped_scaled").glob("*.png"))[: args.images]
+        write_random_checkpoint(work / "ckpt" / "inception_v4")
+        with InceptionV4Extractor(work / "ckpt" / "inception_v4", batch_size=args.batch_size) as ex:
+            ex.extract_layers(images[: args.batch_size])  # warm-up: graph optimisation
+            times: dict[str, list[float]] = {"Logits only": [], "both layers": []}
+            fetches = {"Logits only": ex.layers[LOGITS], "both layers": ex.layers}
+            harness.wait_for_idle(args)
+            for _ in range(args.rounds):
+                for name, fetch in fetches.items():
+                    ex.session.run(ex._iterator.initializer, {ex._paths: [str(p) for p in images]})
+                    with harness.timed() as batches:
+                        for _ in range(-(-len(images) // args.batch_size)):
+                            ex.session.run(fetch)
+                    times[name].append(batches.wall / len(images))
     print(
-        f"CPU: {cpu_model()}; {len(images)} images, batch {args.batch_size}, {args.rounds} rounds"
+        f"CPU: {harness.cpu_description()}; {len(images)} images, batch {args.batch_size}, "
+        f"{args.rounds} rounds"
     )
     medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, value in medians.items():
-        print(f"{name:12s} {value:.4f} s/image (median)")
+    harness.print_table(
+        [{"fetch": name, "s/image (median)": value} for name, value in medians.items()],
+        {"fetch": "", "s/image (median)": ".4f"},
+    )
     print(f"both / Logits only: {medians['both layers'] / medians['Logits only']:.3f}")
 
 

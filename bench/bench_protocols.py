@@ -13,8 +13,8 @@ and prints the time per classifier and the total.
 Per-classifier times are summed over the 10 split tasks (both label sets; with ``--n-jobs 2``
 they add up to about twice the wall time); "standardise" is the shared per-fold scaling of the
 two tuned models. The total is the one ``compare_to_file`` call the workflow makes, reading
-the files included. The load average is printed before and after:
-on a shared machine it explains most of the spread between runs.
+the files included. Before the fit it waits for an idle machine (``--wait-idle``); the load
+average after is printed too: on a shared machine it explains most of the spread between runs.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import datetime as dt
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
+import harness
 import numpy as np
 import pandas as pd
 
@@ -94,12 +94,18 @@ def write_inputs(folder: Path, n_images: int, n_features: int, seed: int) -> dic
     return {k: str(v) for k, v in paths.items()}
 
 
+def scores(entry: dict) -> dict[str, object]:
+    """One classifier, protocol and label set's row of the accuracy table."""
+    return {
+        "accuracy": entry["mean_accuracy"],
+        "±": entry["std_accuracy"],
+        "macro F1": entry["mean_macro_f1"],
+        "chosen C": entry.get("chosen_C", ""),
+    }
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=5824)
-    parser.add_argument("--features", type=int, default=1001)
-    parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=1804)
+    parser = harness.argument_parser(__doc__, images=5824, features=1001, n_jobs=2, seed=1804)
     parser.add_argument("--keep", type=Path, help="write inputs and result here")
     parser.add_argument(
         "--classifiers", nargs="+", choices=CLASSIFIERS, default=list(DEFAULT_CLASSIFIERS)
@@ -115,47 +121,52 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, folder: Path) -> None:
-    print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}")
+    print(f"CPU: {harness.cpu_description()}")
     paths = write_inputs(folder, args.images, args.features, args.seed)
     labels = ["class6", "class2"]
     out = folder / "protocols.json"
 
-    start = time.perf_counter()
-    comparison.compare_to_file(
-        paths["features"],
-        paths["classifications"],
-        paths["split_file"],
-        paths["files_origin"],
-        labels,
-        5,
-        args.seed,
-        str(out),
-        n_jobs=args.n_jobs,
-        classifiers=args.classifiers,
-    )
-    total = time.perf_counter() - start
+    harness.wait_for_idle(args)
+    with harness.timed() as total:
+        comparison.compare_to_file(
+            paths["features"],
+            paths["classifications"],
+            paths["split_file"],
+            paths["files_origin"],
+            labels,
+            5,
+            args.seed,
+            str(out),
+            n_jobs=args.n_jobs,
+            classifiers=args.classifiers,
+        )
     result = json.loads(out.read_text())
 
     timing = result["timing_s"]
     print(f"matrix {args.images} x {args.features}, n_jobs={args.n_jobs}, {args.classifiers}")
-    for name, seconds in timing["summed"].items():
-        print(f"time {name:16s} {seconds:7.1f} s (summed: 10 split tasks x 2 label sets)")
-    print(f"time fitting (wall, all tasks)  {timing['wall']:7.1f} s")
-    for labels_name in labels:
-        for c in result["results"]:
-            for p in result["protocols"]:
-                e = result["results"][c][p][labels_name]
-                extra = f"  C {e['chosen_C']}" if "chosen_C" in e else ""
-                print(
-                    f"{labels_name} {c:16s} {p:9s} acc {e['mean_accuracy']:.4f} ± "
-                    f"{e['std_accuracy']:.4f}  F1 {e['mean_macro_f1']:.4f}{extra}"
-                )
+    harness.print_table(
+        [{"time": name, "seconds": seconds} for name, seconds in timing["summed"].items()]
+        + [{"time": "fitting (wall, all tasks)", "seconds": timing["wall"]}],
+        {"time": "", "seconds": ".1f"},
+    )
+    print("(a classifier's seconds: summed over 10 split tasks x 2 label sets)")
+    rows = [
+        {"labels": name, "classifier": c, "protocol": p, **scores(result["results"][c][p][name])}
+        for name in labels
+        for c in result["results"]
+        for p in result["protocols"]
+    ]
+    harness.print_table(
+        rows,
+        {"labels": "", "classifier": "", "protocol": "", "accuracy": ".4f", "±": ".4f"}
+        | {"macro F1": ".4f", "chosen C": ""},
+    )
     for c, by_label in result["leakage_gap"].items():
         print(
             f"gap {c:16s} "
             + "  ".join(f"{k} {v['gap_points']:+.1f} pt" for k, v in by_label.items())
         )
-    print(f"TOTAL compare_to_file: {total:.1f} s")
+    print(f"TOTAL compare_to_file: {total.wall:.1f} s")
     print(f"load average after: {os.getloadavg()}")
 
 

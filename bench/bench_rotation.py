@@ -11,48 +11,42 @@ scaled to the full set. Run it on an otherwise idle machine:
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+import harness
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+SNAKEMAKE = ["-m", "snakemake", "-s", str(harness.REPO / "Snakefile")]
 
 
 def run(args: list[str], workdir: Path) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(SNAKEMAKE + args, cwd=workdir, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"snakemake {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return elapsed, done.stdout + done.stderr
+    """Wall seconds and terminal output of one Snakemake command in ``workdir``."""
+    done = harness.run_child(SNAKEMAKE + args, cwd=workdir)
+    return done.wall, done.stdout + done.stderr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=5824)
-    parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--shard-size", type=int, default=256)
-    parser.add_argument("--baseline-sample", type=int, default=300)
+    parser = harness.argument_parser(
+        __doc__, images=5824, cores=2, shard_size=256, baseline_sample=300
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="oath-bench-rotation-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((harness.REPO / "config.yaml").read_text())
     config["demo"]["n_images"] = args.images
     config["shard_size"] = args.shard_size
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     common: list[str] = []
 
+    print(f"CPU: {harness.cpu_description()}")
+    harness.wait_for_idle(args)
     t_demo, _ = run(["--cores", str(args.cores), "make_demo_dataset", *common], workdir)
     print(f"demo data set of {args.images} images drawn in {t_demo:.1f} s (not part of the stage)")
 
@@ -89,24 +83,23 @@ def main() -> None:
     )
     images = demo / "images" / "cropped_scaled"
     out = Path(tempfile.mkdtemp(prefix="oath-bench-convert-"))
-    start = time.perf_counter()
-    for pic_num in sample:
-        subprocess.run(
-            [
-                "convert",
-                str(images / f"{pic_num:05d}.png"),
-                "-background",
-                "black",
-                "-distort",
-                "SRT",
-                "33",
-                "+repage",
-                str(out / f"{pic_num:05d}_33.png"),
-            ],
-            check=True,
-        )
-    t_sample = time.perf_counter() - start
-    t_baseline = t_sample / len(sample) * args.images
+    with harness.timed() as converts:
+        for pic_num in sample:
+            subprocess.run(
+                [
+                    "convert",
+                    str(images / f"{pic_num:05d}.png"),
+                    "-background",
+                    "black",
+                    "-distort",
+                    "SRT",
+                    "33",
+                    "+repage",
+                    str(out / f"{pic_num:05d}_33.png"),
+                ],
+                check=True,
+            )
+    t_baseline = converts.wall / len(sample) * args.images
     shutil.rmtree(out)
     print(
         f"baseline (rotate.sh: one convert per image, sequential), {len(sample)}-image sample "

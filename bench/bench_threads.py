@@ -19,23 +19,20 @@ graph cache warm:
 - ``alone``: one shard, nothing beside it (one changed image's rerun); ``pair``: two shards side
   by side, as ``--cores 2`` runs rule extract_shard (``threads: 1``).
 
-It prints wall seconds per image of the machine (all jobs of the variant, start-up included),
-CPU seconds per image, and per job the threads that did more than a tenth of its CPU time (the
-main thread decodes; the others compute).
+It prints, as a Markdown table, wall seconds per image of the machine (all jobs of the variant,
+start-up included), CPU seconds per image, and per job the threads that did more than a tenth
+of its CPU time (the main thread decodes; the others compute).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import harness
 
 
 def worker(images: list[str], checkpoint: str, out: str, threads: int, honoured: bool) -> None:
@@ -43,45 +40,33 @@ def worker(images: list[str], checkpoint: str, out: str, threads: int, honoured:
     from oath.network import _tf_compat
     from oath.network.features import extract_shard
 
-    start = time.perf_counter()
     tf, _ = _tf_compat.load()
     if honoured:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    before = os.times()
-    extract_shard(images, checkpoint, out, weights="bench", threads=threads, batch_size=16)
-    after = os.times()
+    with harness.timed() as job:
+        extract_shard(images, checkpoint, out, weights="bench", threads=threads, batch_size=16)
     busy = []
     for task in os.listdir("/proc/self/task"):
         fields = Path(f"/proc/self/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
         busy.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
-    cpu = (after.user + after.system) - (before.user + before.system)
-    print(
-        json.dumps(
-            {
-                "wall": time.perf_counter() - start,
-                "cpu": cpu,
-                "busy_threads": sum(b > 0.1 * sum(busy) for b in busy),
-            }
-        )
-    )
+    print(json.dumps({"cpu": job.cpu, "busy_threads": sum(b > 0.1 * sum(busy) for b in busy)}))
 
 
 def run_jobs(jobs: list[list[str]]) -> list[dict]:
-    procs = [subprocess.Popen(job, stdout=subprocess.PIPE, text=True, cwd=REPO) for job in jobs]
-    return [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    """Run the jobs side by side; each one's JSON line."""
+    children = harness.run_children(jobs, cwd=harness.REPO)
+    return [json.loads(child.stdout.strip().splitlines()[-1]) for child in children]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=64, help="images per shard")
+    parser = harness.argument_parser(__doc__, images=(64, "images per shard"))
     args = parser.parse_args()
     import numpy as np
 
     from oath.demo.dataset import draw_sky
     from oath.imaging.png import encode_png
     from oath.network.checkpoint import write_random_checkpoint
-    from oath.network.device import cpu_model
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -98,7 +83,6 @@ def main() -> None:
 
         def job(name: str, threads: int, honoured: bool) -> list[str]:
             return [
-                sys.executable,
                 __file__,
                 "--worker",
                 json.dumps([images, str(checkpoint), str(folder / name), threads, honoured]),
@@ -112,17 +96,26 @@ def main() -> None:
             "pair, 1 thread each (as today)": [job("a.h5", 1, False), job("b.h5", 1, False)],
             "pair, 1 thread each (honoured)": [job("a.h5", 1, True), job("b.h5", 1, True)],
         }
-        print(f"{cpu_model()}, {os.cpu_count()} CPUs, {args.images} images a shard")
-        header = ("variant", "s/image (machine)", "CPU s/image", "busy threads")
-        print(f"{header[0]:38s} {header[1]:>18s} {header[2]:>12s} {header[3]:>13s}")
+        print(f"{harness.cpu_description()}, {args.images} images a shard")
+        harness.wait_for_idle(args)
+        rows = []
         for name, jobs in variants.items():
-            start = time.perf_counter()
-            results = run_jobs(jobs)
-            wall = time.perf_counter() - start
-            per_image = wall / (args.images * len(jobs))
-            cpu = sum(r["cpu"] for r in results) / (args.images * len(jobs))
-            threads = "/".join(str(r["busy_threads"]) for r in results)
-            print(f"{name:38s} {per_image:18.3f} {cpu:12.3f} {threads:>13s}", flush=True)
+            with harness.timed() as together:
+                results = run_jobs(jobs)
+            images = args.images * len(jobs)
+            rows.append(
+                {
+                    "variant": name,
+                    "s/image (machine)": together.wall / images,
+                    "CPU s/image": sum(r["cpu"] for r in results) / images,
+                    "busy threads": "/".join(str(r["busy_threads"]) for r in results),
+                }
+            )
+            print(f"  done: {name}", flush=True)
+        harness.print_table(
+            rows,
+            {"variant": "", "s/image (machine)": ".3f", "CPU s/image": ".3f", "busy threads": ""},
+        )
 
 
 if __name__ == "__main__":

@@ -31,20 +31,16 @@ Targets (issue "the run at the speed of its network"): run / floor <= 1.35; chan
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import harness
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"ratio": 1.35, "changed_fraction": 0.1}
 # The run's rules by stage, in workflow order; a rule not listed is counted under "other".
 STAGES = {
@@ -61,17 +57,11 @@ ACQUISITION = ("make_demo_dataset", "make_demo_checkpoint")
 
 def snakemake(work: Path, cores: int, *extra: str) -> float:
     """Run the workflow in ``work``; its wall time (the terminal output goes to a log)."""
-    argv = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work)]
+    argv = ["-m", "snakemake", "-s", str(harness.REPO / "Snakefile"), "-d", str(work)]
     argv += ["--configfile", str(work / "config.yaml"), "--cores", str(cores), *extra]
     # The run's own network graph cache, empty at the first run as on a fresh machine.
-    env = {**os.environ, "OATH_CACHE_DIR": str(work / "graph_cache")}
-    started = time.perf_counter()
-    with open(work / "snakemake_terminal.txt", "a") as terminal:
-        done = subprocess.run(argv, stdout=terminal, stderr=subprocess.STDOUT, cwd=work, env=env)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"snakemake {' '.join(extra)} failed: see {work}/snakemake_terminal.txt")
-    return seconds
+    env = harness.child_env(OATH_CACHE_DIR=str(work / "graph_cache"))
+    return harness.run_child(argv, env, cwd=work, log=work / "snakemake_terminal.txt").wall
 
 
 def job_timings(work: Path, since: float) -> dict[str, list[tuple[float, float]]]:
@@ -100,8 +90,8 @@ def stage_table(jobs: dict[str, list[tuple[float, float]]]) -> list[dict[str, ob
             {
                 "stage": stage,
                 "jobs": len(spans),
-                "job_s": sum(end - start for start, end in spans),
-                "window_s": max(end for _, end in spans) - min(start for start, _ in spans),
+                "job s": sum(end - start for start, end in spans),
+                "window s": max(end for _, end in spans) - min(start for start, _ in spans),
             }
         )
     return rows
@@ -143,24 +133,10 @@ def measure_floor(work: Path, config: dict, threads: int, sample: int, processes
             processes,
         ]
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env["OATH_CACHE_DIR"] = str(work / "floor_graph_cache")  # leaves the run's cache empty
-    running = [
-        subprocess.Popen(
-            [sys.executable, "-c", FLOOR_CODE, payload],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(processes)
-    ]
-    per_process = []
-    for proc in running:
-        out, err = proc.communicate()
-        if proc.returncode != 0:
-            raise SystemExit(f"floor measurement failed:\n{err[-2000:]}")
-        per_process.append(float(out.strip().splitlines()[-1]))
+    # Its own graph cache: leaves the run's empty.
+    env = harness.child_env(OATH_CACHE_DIR=str(work / "floor_graph_cache"))
+    children = harness.run_children([["-c", FLOOR_CODE, payload]] * processes, env)
+    per_process = [float(child.stdout.strip().splitlines()[-1]) for child in children]
     shutil.rmtree(barrier)
     return 1.0 / sum(1.0 / t for t in per_process)
 
@@ -189,21 +165,20 @@ def change_one_image(work: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=5824, help="demo images (OATH: 5,824)")
-    parser.add_argument("--cores", type=int, default=2)
+    parser = harness.argument_parser(__doc__, images=(5824, "demo images (OATH: 5,824)"), cores=2)
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--floor-sample", type=int, default=192, help="images for the floor")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="oath_bench_workflow_"))
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((harness.REPO / "config.yaml").read_text())
     config["demo"]["n_images"] = args.images
     config["precision"] = args.precision
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    sys.path.insert(0, str(REPO))
     report: dict[str, object] = {"images": args.images, "cores": args.cores}
+    print(f"CPU: {harness.cpu_description()}")
+    harness.wait_for_idle(args)
     try:
         report["acquisition_s"] = snakemake(work, args.cores, "--until", *ACQUISITION)
         floor_images(work, args.floor_sample)
@@ -244,11 +219,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
     for title, rows in (("the run", stages), ("after one changed image", rerun_stages)):
-        print(f"{title}:\n  {'stage':22s} {'jobs':>5s} {'job s':>9s} {'window s':>9s}")
-        for row in rows:
-            print(
-                f"  {row['stage']:22s} {row['jobs']:5d} {row['job_s']:9.1f} {row['window_s']:9.1f}"
-            )
+        print(f"{title}:")
+        harness.print_table(rows, {"stage": "", "jobs": "d", "job s": ".1f", "window s": ".1f"})
     for key, value in report.items():
         shown = f"{value:.3f}" if isinstance(value, float) else value
         target = TARGETS.get(key)
