@@ -11,6 +11,7 @@ MODULES = [
     "oath.archive.inventory",
     "oath.fit.ridge",
     "oath.imaging.png",
+    "oath.network.device",
 ]
 
 

@@ -56,7 +56,7 @@ from oath.imaging.rotation_map import (
     wand_rotate,
     wand_rotate_png,
 )
-from oath.network.device import DEVICE_ATTR
+from oath.network.device import DEVICE_ATTR, RunOptions
 from oath.network.featurefile import BACKEND_ATTR, LOGITS, PRELOGITS, Features, write_features
 from oath.network.features import Network, open_network
 from oath.network.inception_v4 import (
@@ -401,15 +401,8 @@ def classify_shard(
     """
     started = time.perf_counter()
     fitted = load_model(model)
-    with open_network(
-        backend,
-        StreamingExtractor,
-        checkpoint,
-        batch_size=batch_size,
-        threads=threads,
-        precision=precision,
-        gpu_batch_size=gpu_batch_size,
-    ) as (extractor, sha):
+    run = RunOptions(batch_size, threads, precision, gpu_batch_size)
+    with open_network(backend, StreamingExtractor, checkpoint, run) as (extractor, sha):
         check_model_weights(fitted, sha.result(), checkpoint)
         extractor.keep_images = save_images
         layer = model_layer(fitted)

@@ -10,10 +10,38 @@ yet measured on a GPU: the merge accepts them and lists every device that made t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DEVICE_ATTR = "device"
+PRECISIONS = ("float32", "bfloat16")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the network runs on either backend: images a batch on a CPU (``batch_size``) and on
+    a GPU (``gpu_batch_size``, None: the same), CPU threads, and the precision asked for.
+
+    >>> RunOptions(batch_size=8).threads
+    2
+    >>> RunOptions(precision="float16")
+    Traceback (most recent call last):
+    ValueError: precision must be one of ('float32', 'bfloat16'), got 'float16'
+    """
+
+    batch_size: int = 16
+    threads: int = 2
+    precision: str = "float32"
+    gpu_batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.batch_size < 1 or self.threads < 1:
+            raise ValueError(
+                f"batch_size and threads must be >= 1, got {self.batch_size}, {self.threads}"
+            )
 
 
 def cpu_model() -> str:

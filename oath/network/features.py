@@ -14,6 +14,7 @@ TensorFlow is imported on first use, so merging shards stays cheap.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -30,6 +31,7 @@ from oath.network import _tf_compat
 from oath.network.checkpoint import checkpoint_sha256, checkpoint_shapes, compare_checkpoint
 from oath.network.device import (
     DEVICE_ATTR,
+    RunOptions,
     batch_size_for,
     cpu_model,
     merged_devices,
@@ -58,7 +60,6 @@ from oath.network.inception_v4 import (
 log = logging.getLogger(__name__)
 NetworkT = TypeVar("NetworkT", bound="Network")
 
-PRECISIONS = ("float32", "bfloat16")
 
 Progress = Callable[[int, int], None]
 
@@ -167,26 +168,18 @@ class Network:
     :attr:`precision_in_use` says what the features were computed in.
     """
 
-    def __init__(
-        self,
-        checkpoint: str | Path,
-        *,
-        batch_size: int = 16,
-        threads: int = 2,
-        precision: str = "float32",
-        gpu_batch_size: int | None = None,
-    ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if batch_size < 1 or threads < 1:
-            raise ValueError(f"batch_size and threads must be >= 1, got {batch_size}, {threads}")
+    def __init__(self, checkpoint: str | Path, **options: Any) -> None:
+        """``options``: :class:`~oath.network.device.RunOptions` (batch sizes, threads,
+        precision)."""
+        run = RunOptions(**options)
+        threads, precision = run.threads, run.precision
         tf, _ = _tf_compat.load()
         started = time.perf_counter()
         #: Where the network runs, in words ("GPU: ..." or "CPU: ..."); see
         #: :mod:`oath.network.device`.
         self.device = prepare_device(tf)
         self.checkpoint = Path(checkpoint)
-        self.batch_size = batch_size_for(self.device, batch_size, gpu_batch_size)
+        self.batch_size = batch_size_for(self.device, run.batch_size, run.gpu_batch_size)
         self.threads = threads
         self.precision = precision
         #: What the network computes in, known after the first batch: "float32" when bfloat16
@@ -389,13 +382,13 @@ def open_hashing_checkpoint(
 
 @contextmanager
 def open_network(
-    backend: str, network: type[NetworkT], checkpoint: str | Path, **options: Any
+    backend: str, network: type[NetworkT], checkpoint: str | Path, run: RunOptions
 ) -> Iterator[tuple[Any, Future[str]]]:
     """The network of ``backend`` opened on ``checkpoint``, with the checkpoint's SHA-256 to
     come: ``network(checkpoint, **options)`` on TensorFlow (see
     :func:`open_hashing_checkpoint`), :class:`oath.network.torch_extract.TorchNetwork` on PyTorch
-    (it
-    offers the TensorFlow extractors' ``extract_layers`` and ``run``)."""
+    (it offers the TensorFlow extractors' ``extract_layers`` and ``run``)."""
+    options = dataclasses.asdict(run)
     if backend not in BACKENDS:
         raise ValueError(f"network backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "tensorflow":
@@ -452,15 +445,8 @@ def extract_shard(
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise ValueError(f"{out_path}: duplicate image file names in one shard: {duplicates}")
-    with open_network(
-        backend,
-        InceptionV4Extractor,
-        checkpoint,
-        batch_size=batch_size,
-        threads=threads,
-        precision=precision,
-        gpu_batch_size=gpu_batch_size,
-    ) as (extractor, sha):
+    run = RunOptions(batch_size, threads, precision, gpu_batch_size)
+    with open_network(backend, InceptionV4Extractor, checkpoint, run) as (extractor, sha):
         layers = extractor.extract_layers(image_paths, progress=progress)
         # An empty shard runs nothing: it keeps the precision asked for (the merge does not
         # compare the provenance of shards without rows).

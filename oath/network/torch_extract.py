@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from oath.network.checkpoint import checkpoint_sha256
-from oath.network.device import batch_size_for, cpu_model
+from oath.network.device import RunOptions, batch_size_for, cpu_model
 from oath.network.inception_v4_torch import (
     END_POINTS,
     InceptionV4Torch,
@@ -98,22 +98,15 @@ class TorchNetwork:
     """
 
     def __init__(
-        self,
-        checkpoint: str | Path,
-        *,
-        batch_size: int = 16,
-        threads: int = 2,
-        precision: str = "float32",
-        gpu_batch_size: int | None = None,
-        weights: Weights | None = None,
+        self, checkpoint: str | Path, *, weights: Weights | None = None, **options: Any
     ) -> None:
-        if batch_size < 1 or threads < 1:
-            raise ValueError(f"batch_size and threads must be >= 1, got {batch_size}, {threads}")
+        run = RunOptions(**options)
+        threads, precision = run.threads, run.precision
         started = time.perf_counter()
         torch.set_num_threads(threads)
         self.checkpoint = Path(checkpoint)
         self.torch_device, self.device = torch_device()
-        self.batch_size = batch_size_for(self.device, batch_size, gpu_batch_size)
+        self.batch_size = batch_size_for(self.device, run.batch_size, run.gpu_batch_size)
         self._autocast = autocast_dtype(self.torch_device, precision)
         #: What the network computes in: float32, bfloat16, or float16 (a GPU without bf16).
         self.precision_in_use = str(self._autocast or torch.float32).removeprefix("torch.")
