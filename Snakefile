@@ -13,6 +13,7 @@
 #   results/report/report.html, summary.md, figures/       the report
 #   results/predictions/report.html                        the classify run's page
 #   results/calibration/calibration.json, conversion.yaml  raw frames against the images
+#   results/calibration/report.html, summary.md            calibrate's own page
 # Logs mirror outputs under logs/<rule>/, benchmarks under benchmarks/<rule>/.
 
 from snakemake.utils import min_version
@@ -46,6 +47,7 @@ localrules:
     calibrate,
     fetch_raw_frames,
     render_report,
+    render_calibration_report,
     classify_report,
 
 
