@@ -57,7 +57,13 @@ from oath.featurefile import (
     read_features,
 )
 from oath.origins import Origins, ProtocolInputError, read_origins
-from oath.protocols import Split, grouped_shortfall, grouped_splits, published_splits
+from oath.protocols import (
+    Split,
+    grouped_shortfall,
+    grouped_splits,
+    published_splits,
+    tuned_left_out,
+)
 from oath.ridge import write_json
 from oath.splits import TRAIN_FRACTION, load_split
 
@@ -463,12 +469,18 @@ def compare(
     splits = {"published": published_splits(data.split_rows, n_splits, split_file, train_fraction)}
     groups = None
     skipped, left_out = dict(data.skipped), {}
+    strata = data.table["class6"].to_numpy(dtype=np.int64)
+    classifiers, classifiers_left_out = tuned_left_out(
+        classifiers, splits["published"], strata, CV_FOLDS
+    )
     if data.origins is not None:
         groups = data.origins.group
         tuned = any(c != "ridge_published" for c in classifiers)
         short = grouped_shortfall(groups, n_splits, seed, train_fraction, cross_validated=tuned)
         if short is None:
             splits["grouped"] = grouped_splits(groups, n_splits, seed, train_fraction)
+            classifiers, more = tuned_left_out(classifiers, splits["grouped"], strata, CV_FOLDS)
+            classifiers_left_out.update(more)
         else:
             skipped["grouped"] = f"{short['reason']}; only the published splits were scored"
             left_out["grouped"] = short
@@ -511,6 +523,7 @@ def compare(
             p: _split_summary(splits[p], groups if p == "grouped" else None) for p in splits
         },
         "classifiers_run": list(classifiers),
+        "classifiers_left_out": classifiers_left_out,
         **_methods(seed, list(splits), alpha, train_fraction, classifiers),
         "results": results,
         "layer_results": {name: r for name, r in by_layer.items() if name != LOGITS},

@@ -15,6 +15,7 @@ the same way, so that model selection does not reward leakage either.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,44 @@ def grouped_shortfall(
                 ),
             }
     return None
+
+
+def cv_shortfall(splits: list[Split], strata: np.ndarray, folds: int) -> dict[str, Any] | None:
+    """Why the tuned classifiers cannot cross-validate inside these splits, or None.
+
+    Stratified folds need, in every training part, some class with at least ``folds``
+    images (scikit-learn's StratifiedKFold refuses otherwise). The answer names the count
+    found and the count needed: ``{"reason", "found", "needed", "what"}``.
+    """
+    strata = np.asarray(strata)
+    for split in splits:
+        largest = int(np.bincount(strata[split.train]).max()) if split.train.size else 0
+        if largest < folds:
+            return {
+                "what": "images of the largest class in every training part",
+                "found": largest,
+                "needed": folds,
+                "reason": (
+                    f"{split.protocol} split {split.index}'s training part holds at most "
+                    f"{largest} image(s) of a class, {folds} needed for the tuned classifiers' "
+                    f"{folds}-fold stratified cross-validation (more images per class)"
+                ),
+            }
+    return None
+
+
+def tuned_left_out(
+    classifiers: Sequence[str], splits: list[Split], strata: np.ndarray, folds: int
+) -> tuple[list[str], dict[str, Any]]:
+    """The classifiers that can run on these splits, and the tuned ones left out (name ->
+    :func:`cv_shortfall`'s reason, count found and count needed); the published ridge needs
+    no cross-validation and always runs."""
+    tuned = [c for c in classifiers if c != "ridge_published"]
+    short = cv_shortfall(splits, strata, folds) if tuned else None
+    if short is None:
+        return list(classifiers), {}
+    log.warning("tuned classifier(s) %s left out: %s", ", ".join(tuned), short["reason"])
+    return [c for c in classifiers if c not in tuned], dict.fromkeys(tuned, short)
 
 
 def inner_folds(

@@ -180,7 +180,10 @@ def calibration_section(calibration: str | Path, triplets: str | Path | None) ->
         html.append(f'<p class="small">Angles: {escape(notes[0])}.</p>')
     left_out = origins_left_out_table(result.get("files_origin_left_out") or [])
     if left_out is not None:
-        words = "files_origin.csv rows left out of the calibration (station or time unreadable or unknown):"
+        words = (
+            "files_origin.csv rows left out of the calibration (station or time unreadable "
+            "or unknown):"
+        )
         html += [f"<p>{escape(words)}</p>", left_out.html()]
         md += [words, "", left_out.markdown(), ""]
     unmatched = result["unmatched"][:10]

@@ -245,4 +245,6 @@ def _sentences(result: dict[str, Any]) -> list[str]:
             )
     for protocol, reason in (result.get("protocols_skipped") or {}).items():
         out.append(f"The {protocol} protocol was not run: {reason}.")
+    for name, short in (result.get("classifiers_left_out") or {}).items():
+        out.append(f"The {CLASSIFIER_WORDS.get(name, name)} was not run: {short['reason']}.")
     return out
