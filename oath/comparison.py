@@ -568,7 +568,10 @@ def compare_to_file(
 
     JSON keys: ``n_images``, ``n_features``, ``labels``, ``class_names``, ``n_splits``,
     ``seed``, ``train_fraction``, ``protocols`` (run), ``protocols_skipped`` (protocol ->
-    reason), ``protocol_descriptions``, ``grouping`` (``source``, ``night_rule``,
+    reason), ``protocols_left_out`` (protocol -> ``reason``, ``found``, ``needed``, ``what``:
+    a minimum not met), ``origins_left_out`` (files_origin.csv rows left out of the grouping:
+    ``file``, ``line``, ``picNum``, ``reason``), ``classifiers_left_out`` (tuned classifier ->
+    as protocols_left_out), ``protocol_descriptions``, ``grouping`` (``source``, ``night_rule``,
     ``n_groups``, ``n_stations``, ``images_per_station``, ``images_per_group``; null without
     origins), ``splits`` (protocol -> per split ``n_train``, ``n_test``, ``train_fraction``,
     group counts), ``classifiers_run`` (names, in the order run), ``classifiers`` (of those:
