@@ -315,7 +315,7 @@ def read_origins_frame(
         "%s: %d images in %d station-nights at %d station(s), %d left out; %s",
         where,
         int(known.sum()),
-        int(group.max()) + 1,
+        int(group.max()) + 1 if group.size else 0,
         len(methods),
         len(left_out),
         "; ".join(sources),
