@@ -15,6 +15,7 @@
 #   results/predictions/report.html                        the classify run's page
 #   results/predictions/keograms/{site}_{date}.png         a keogram per site-night
 #   results/calibration/calibration.json, conversion.yaml  raw frames against the images
+#   results/calibration/report.html, summary.md            calibrate's own page
 # Logs mirror outputs under logs/<rule>/, benchmarks under benchmarks/<rule>/.
 
 from snakemake.utils import min_version
@@ -52,6 +53,7 @@ localrules:
     calibrate,
     fetch_raw_frames,
     render_report,
+    render_calibration_report,
     classify_report,
 
 

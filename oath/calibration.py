@@ -171,6 +171,17 @@ def origin_rows(path: str | Path, pic_nums: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["picNum", "station", "time", "line", "problem"])
 
 
+def origin_problems(path: str | Path, pic_nums: Sequence[int]) -> list[dict[str, Any]]:
+    """The files_origin.csv rows :func:`origin_rows` leaves out: ``file``, ``line`` (0: the
+    picNum has no row), ``picNum`` and ``reason``, in line order."""
+    rows = origin_rows(path, pic_nums)
+    bad = rows[rows["problem"] != ""].sort_values(["line", "picNum"], kind="stable")
+    return [
+        {"file": str(path), "line": int(r.line), "picNum": int(r.picNum), "reason": r.problem}
+        for r in bad.itertuples(index=False)
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Matching images to raw frames
 # --------------------------------------------------------------------------------------------
@@ -1053,8 +1064,11 @@ def measure_agreement(
     batch_size: int = 16,
     threads: int = 2,
     precision: str = "float32",
+    files_origin: str | Path | None = None,
 ) -> dict[str, Any]:
-    """calibration.json: the fit's sites, the unmatched images, and the route agreement.
+    """calibration.json: the fit's sites, the unmatched images, the files_origin.csv rows left
+    out (``files_origin_left_out``: file, line, picNum, reason; read again from
+    ``files_origin``) and the route agreement.
 
     The ridge model (``alpha``, feature set ``layer``) is fitted on the PNG features of split
     0's training part (saved to ``out_model``) and labels split 0's held-out images that have a
@@ -1143,6 +1157,9 @@ def measure_agreement(
             {"picNum": int(r.picNum), "station": r.station, "time": r.time, "reason": r.reason}
             for r in unmatched.itertuples(index=False)
         ],
+        "files_origin_left_out": (
+            origin_problems(files_origin, pic_nums) if files_origin is not None else []
+        ),
         "predictions": {
             "picNum": pics,
             "truth": {k: v.tolist() for k, v in truth.items()},
@@ -1218,7 +1235,8 @@ def summary_line(result: Mapping[str, Any]) -> str:
     ]
     worst = f"{max(residuals):.2f}" if residuals else "n/a"
     return (
-        f"calibrate: {result['matched']} image(s) matched, {len(result['unmatched'])} unmatched; "
+        f"calibrate: {result['matched']} image(s) matched, {len(result['unmatched'])} unmatched"
+        f" ({len(result.get('files_origin_left_out', []))} files_origin.csv row(s) left out); "
         f"{sum(1 for s in sites.values() if s['conversion'])} site(s) fitted, held-out residual "
         f"<= {worst} grey levels; {a['labels']} accuracy png {a['png_accuracy']:.3f}, raw fitted "
         f"{a['raw_fitted_accuracy']:.3f}, raw default {a['raw_default_accuracy']:.3f}; labels "

@@ -82,6 +82,7 @@ rule measure_agreement:
         matches="results/calibration/matches.csv",
         frames="results/calibration/frames.h5",
         fit="results/calibration/fit.json",
+        origins=get_calibration_origins,
         features="results/features/auroral_feat.h5",
         classifications=get_classifications_file,
         split=get_split_file,
@@ -110,3 +111,20 @@ rule measure_agreement:
         batch_size=config["batch_size"],
     script:
         "../scripts/measure_agreement.py"
+
+
+rule render_calibration_report:
+    input:
+        calibration="results/calibration/calibration.json",
+        triplets="results/calibration/triplets.png",
+    output:
+        html="results/calibration/report.html",
+        markdown="results/calibration/summary.md",
+    log:
+        "logs/render_calibration_report/report.log",
+    benchmark:
+        "benchmarks/render_calibration_report/report.tsv"
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/render_calibration_report.py"

@@ -24,5 +24,6 @@ result = measure_agreement(
     batch_size=snakemake.params.batch_size,
     threads=snakemake.threads,
     precision=snakemake.params.precision,
+    files_origin=snakemake.input.origins,
 )
 summary(summary_line(result))

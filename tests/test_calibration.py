@@ -27,6 +27,7 @@ from oath.calibration import (
     fit_conversion,
     fit_site,
     match_frames,
+    origin_problems,
     origin_rows,
     read_matched_frames,
     read_matches,
@@ -137,6 +138,10 @@ def test_images_are_matched_to_the_nearest_frame_and_the_rest_say_why(tmp_path, 
     assert reason[7] == "no row for picNum 7 in files_origin.csv"
     assert reason[8].startswith("no frame within 3 s (nearest 29.9 s")
     assert "picNum 9 on 2 rows" in reason[9] and "lines 10, 11" in reason[9]
+    listed = origin_problems(origins_csv, range(1, 11))  # calibration.json's rows left out
+    assert [(r["line"], r["picNum"]) for r in listed] == [(0, 7), (7, 5), (8, 6), (10, 9)]
+    assert all(r["file"] == str(origins_csv) for r in listed)
+    assert "time cannot be parsed" in listed[1]["reason"] and "zzzz" in listed[2]["reason"]
     stored = read_matched_frames(tmp_path / "f.h5", [1, 10])
     gill = read_frames(archive_path(archive, T0, SITE))
     assert np.array_equal(stored[1], gill[1].image)

@@ -61,9 +61,10 @@ def test_calibrate_writes_the_conversion_and_the_agreement(calibrated):
     assert f"oath: calibrate: {DEMO['n_images']} image(s) matched" in terminal
 
 
-def test_the_report_shows_the_calibration(calibrated):
-    workdir, _ = calibrated
-    page = load_page(workdir / "results" / "report" / "report.html")
+def test_calibrate_shows_its_page_without_rerunning_the_comparisons(calibrated):
+    workdir, terminal = calibrated
+    assert "rule compare_protocols" not in terminal and "rule render_report" not in terminal
+    page = load_page(workdir / "results" / "calibration" / "report.html")
     assert page.missing_images == []
     assert "Raw frames against OATH's images (calibrate)" in page.text
     assert "agreement with PNG labels: fitted" in page.text

@@ -493,14 +493,88 @@ def test_separate_date_and_time_columns_are_joined():
     assert origins.group[1] == origins.group[2] != origins.group[0]
 
 
-def test_unparseable_origins_name_the_file(tmp_path):
+def test_unreadable_rows_are_left_out_with_file_and_line(tmp_path):
     path = tmp_path / "files_origin.csv"
-    path.write_text("picNum,file\n1,20110201_0612_fsmi_themis14_full.pgm.gz\n2,image_two.png\n")
-    with pytest.raises(ProtocolInputError, match=r"files_origin\.csv.*line 3"):
-        origin_table.read_origins(path, [1, 2])
-    path.write_text("picNum,file\n1,20110201_0612_fsmi_themis14_full.pgm.gz\n")
-    with pytest.raises(ProtocolInputError, match=r"files_origin\.csv.*no origin.*\[2\]"):
-        origin_table.read_origins(path, [1, 2])
+    path.write_text(
+        "picNum,station,time,file\n"
+        "1,fsmi,2011-02-01T06:12:00,\n"
+        "2,fsmi,2011-13-45Tnope,image_two.png\n"  # line 3: no time, none in the name
+        "3,,2011-02-01T06:13:00,\n"  # line 4: no station
+        "x,fsmi,2011-02-01T06:14:00,\n"  # line 5: picNum not a number
+        "5,fsmi,2011-02-01T06:15:00,\n"
+        "5,fsmi,2011-02-01T06:16:00,\n"  # lines 6, 7: picNum 5 twice
+        "7,zzzz,2011-02-01T06:17:00,\n"  # not a THEMIS site: still a station-night
+    )
+    origins = origin_table.read_origins(path, [1, 2, 3, 5, 6, 7])
+    assert origins.group.tolist() == [0, -1, -1, -1, -1, 1]
+    assert origins.known.tolist() == [True, False, False, False, False, True]
+    left = [(e["line"], e["picNum"]) for e in origins.left_out]
+    assert left == [(3, 2), (4, 3), (5, None), (6, 5), (0, 6)]
+    assert all(e["file"] == str(path) for e in origins.left_out)
+    reasons = [e["reason"] for e in origins.left_out]
+    assert "time cannot be parsed" in reasons[0] and "no station" in reasons[1]
+    assert "not a whole number" in reasons[2] and "lines 6, 7" in reasons[3]
+    assert "no row" in reasons[4]
+    summary = origins.summary()
+    assert summary["n_left_out"] == 4 and summary["n_groups"] == 2  # images, not rows
+
+
+def test_a_files_origin_that_cannot_be_read_still_stops_with_its_name(tmp_path):
+    path = tmp_path / "files_origin.csv"
     path.write_text("a,b\nx,y\n")
     with pytest.raises(ProtocolInputError, match=r"files_origin\.csv"):
         origin_table.read_origins(path, [1])
+    with pytest.raises(ProtocolInputError, match=r"absent\.csv: cannot read"):
+        origin_table.read_origins(tmp_path / "absent.csv", [1])
+
+
+def test_grouped_splits_leave_unknown_rows_on_neither_side():
+    groups = np.array([0, 0, -1, 1, 1, 2, -1, 2, 3, 3])
+    for split in protocols.grouped_splits(groups, 3, seed=4):
+        used = np.concatenate([split.train, split.test])
+        assert set(used) == set(np.flatnonzero(groups >= 0))
+        assert not set(groups[split.train]) & set(groups[split.test])
+
+
+def one_night(leaky, nights: int) -> pd.DataFrame:
+    """The leaky data's origins squeezed into ``nights`` station-nights."""
+    X, table, origins = leaky_data()
+    origins = origins.assign(
+        station="fsmi",
+        time=[f"2011-01-0{1 + 3 * (k % nights)}T05:{k % 60:02d}:00" for k in range(len(table))],
+    )
+    return X, table, origins
+
+
+@pytest.mark.parametrize(
+    ("nights", "classifiers", "found", "needed", "words"),
+    [
+        (1, ["ridge_published"], 1, 2, "1 station-night(s) with a known station and time found"),
+        (2, ["ridge_published", "logistic"], 1, 2, "training part holds 1 of the 2"),
+    ],
+)
+def test_the_grouped_protocol_below_its_minimum_is_left_out_and_said(
+    leaky, tmp_path, nights, classifiers, found, needed, words
+):
+    paths = write_inputs(tmp_path / "in", *one_night(leaky, nights))
+    result = run(paths, tmp_path / "p.json", n_splits=2, classifiers=classifiers)
+    assert result["protocols"] == ["published"]
+    short = result["protocols_left_out"]["grouped"]
+    assert (short["found"], short["needed"]) == (found, needed)
+    assert words in result["protocols_skipped"]["grouped"]
+    assert result["grouping"]["n_groups"] == nights
+    md = protocols_section(result).markdown
+    assert f"The grouped protocol was not run: {short['reason']}" in md
+
+
+def test_two_nights_are_enough_for_the_published_ridge_alone(leaky, tmp_path):
+    X, table, origins = one_night(leaky, 2)
+    origins.loc[3, "time"] = "not a time"
+    paths = write_inputs(tmp_path / "in", X, table, origins)
+    result = run(paths, tmp_path / "p.json", n_splits=2, classifiers=["ridge_published"])
+    assert result["protocols"] == ["published", "grouped"]
+    assert [(e["line"], e["picNum"]) for e in result["origins_left_out"]] == [(5, 4)]
+    assert all(s["n_train"] + s["n_test"] == N_IMAGES - 1 for s in result["splits"]["grouped"])
+    section = protocols_section(result)
+    assert "rows left out of the grouped protocol" in section.markdown
+    assert "| files_origin.csv | 5 | 4 |" in section.markdown

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,13 +92,44 @@ class ProtocolInputError(ValueError):
 
 @dataclass(frozen=True)
 class Origins:
-    """Station, night and station-night group of every table row."""
+    """Station, night and station-night group of every table row.
+
+    An image whose row cannot be read (no row, two rows, no station, a time that does not
+    parse) has station and night ``""`` and group ``-1``; ``left_out`` lists those rows, so
+    that what needs station-nights leaves the image out and says why.
+    """
 
     station: np.ndarray  # (N,) str
     night: np.ndarray  # (N,) str, YYYY-MM-DD
-    group: np.ndarray  # (N,) int64, 0..n_groups-1 in sorted station/night order
+    group: np.ndarray  # (N,) int64, 0..n_groups-1 in sorted station/night order; -1 unknown
     source: str  # which columns gave station and time
     night_rule: str  # how the night was defined, in words
+    left_out: tuple[dict[str, Any], ...] = ()  # file, line (0: none), picNum, reason
+
+    @property
+    def known(self) -> np.ndarray:
+        """(N,) bool: the images whose station-night is known."""
+        return self.group >= 0
+
+    def summary(self) -> dict[str, Any]:
+        """Where station and night came from, and images per station and per station-night
+        (images left out not counted: ``n_left_out`` of them)."""
+        known = self.known
+        sizes = np.bincount(self.group[known]) if known.any() else np.zeros(1, dtype=np.int64)
+        stations, counts = np.unique(self.station[known], return_counts=True)
+        return {
+            "source": self.source,
+            "night_rule": self.night_rule,
+            "n_groups": int(np.count_nonzero(sizes)),
+            "n_stations": int(stations.size),
+            "n_left_out": int((~known).sum()),
+            "images_per_station": {str(s): int(k) for s, k in zip(stations, counts, strict=True)},
+            "images_per_group": {
+                "min": int(sizes.min()),
+                "median": float(np.median(sizes)),
+                "max": int(sizes.max()),
+            },
+        }
 
 
 def _norm(name: str) -> str:
@@ -231,9 +263,13 @@ def read_origins(path: str | Path, pic_nums: Sequence[int]) -> Origins:
     case-insensitively against a few aliases, and a headerless file is accepted when one column
     holds whole numbers and another parseable file names. '#' comment lines are skipped. Per
     row the station column wins over the file name, and a parseable time column over the file
-    name's date. Naive times are UT. Raises :class:`ProtocolInputError`, naming the file and
-    lines, when an image's station or date cannot be found, or when picNums are missing or
-    repeated.
+    name's date. Naive times are UT.
+
+    A row that cannot be read (picNum not a whole number, no station, a time that does not
+    parse) and a picNum with no row or with several leave that image out: group ``-1``, listed
+    in :attr:`Origins.left_out` with the file, line and reason (and logged). Raises
+    :class:`ProtocolInputError`, naming the file, only when the file cannot be read as a table
+    at all (no such file, no picNum column, neither station/time nor file-name columns).
     """
     path = Path(path)
     table, lines = _read_table(path)
@@ -252,42 +288,45 @@ def read_origins_frame(
     table = table.fillna("").astype(str)
     lines_arr = np.asarray(lines if lines is not None else np.arange(len(table)) + 2)
     columns = _find_columns(table, where)
-    pics = _pic_numbers(table, columns.pic, lines_arr, where)
+    pics = _whole_numbers(table[columns.pic])
     station, when, has_time, sources = _stations_and_times(table, columns)
-    missing = (station == "") | when.isna().to_numpy()
-    if missing.any():
-        examples = [
-            f"line {lines_arr[i]}: " + ",".join(str(v) for v in table.iloc[i].tolist())
-            for i in np.flatnonzero(missing)[:3]
-        ]
-        raise ProtocolInputError(
-            f"{where}: station or date unknown for {int(missing.sum())} image(s) "
-            f"({'; '.join(examples)}). {EXPECTED_COLUMNS}"
-        )
-    order = _rows_of(pics, pic_nums, where)
-    station = np.asarray(station, dtype=str)[order]
-    when = when.iloc[order].reset_index(drop=True)
-    night, methods = _nights(station, when, has_time[order], where)
-    keys = np.char.add(np.char.add(station.astype(str), "/"), night.astype(str))
-    _, group = np.unique(keys, return_inverse=True)
+    problems = _row_problems(table, pics, station, when, lines_arr, columns.pic)
+    order, left_out = _rows_of(pics, pic_nums, problems, lines_arr, where)
+    for entry in left_out:
+        log.warning("%s line %s: picNum %s left out: %s", where, *entry.values())
+    known = order >= 0
+    station_out = np.full(len(order), "", dtype=object)
+    night_out = np.full(len(order), "", dtype=object)
+    station_out[known] = np.asarray(station, dtype=object)[order[known]]
+    when_known = when.iloc[order[known]].reset_index(drop=True)
+    night, methods = _nights(
+        np.asarray(station_out[known], dtype=str), when_known, has_time[order[known]], where
+    )
+    night_out[known] = night
+    group = np.full(len(order), -1, dtype=np.int64)
+    if known.any():
+        keys = np.char.add(np.char.add(station_out[known].astype(str), "/"), night.astype(str))
+        group[known] = np.unique(keys, return_inverse=True)[1]
     rule = NIGHT_RULE
     unknown = sorted(k for k, v in methods.items() if v != "longitude")
     if unknown:
         rule += f" (not in the THEMIS table: {', '.join(unknown)})"
     log.info(
-        "%s: %d images in %d station-nights at %d station(s); %s",
+        "%s: %d images in %d station-nights at %d station(s), %d left out; %s",
         where,
-        len(order),
-        int(group.max()) + 1 if len(group) else 0,
+        int(known.sum()),
+        int(group.max()) + 1 if group.size else 0,
         len(methods),
+        len(left_out),
         "; ".join(sources),
     )
     return Origins(
-        station=station,
-        night=night.astype(str),
-        group=group.astype(np.int64),
+        station=station_out.astype(str),
+        night=night_out.astype(str),
+        group=group,
         source="; ".join(sources),
         night_rule=rule,
+        left_out=tuple({"file": where, **entry} for entry in left_out),
     )
 
 
@@ -343,12 +382,25 @@ def _find_columns(table: pd.DataFrame, where: str) -> _Columns:
     return _Columns(pic_col, station_col, time_col, date_col, name_col)
 
 
-def _pic_numbers(table: pd.DataFrame, column: str, lines: np.ndarray, where: str) -> np.ndarray:
-    pics = _whole_numbers(table[column])
-    if pics.isna().any():
-        bad = lines[pics.isna().to_numpy()][:5].tolist()
-        raise ProtocolInputError(f"{where}: line(s) {bad}: {column} is not a whole number.")
-    return pics.astype(np.int64).to_numpy()
+def _row_problems(
+    table: pd.DataFrame,
+    pics: pd.Series,
+    station: np.ndarray,
+    when: pd.Series,
+    lines: np.ndarray,
+    pic_column: str,
+) -> dict[int, str]:
+    """Table row -> why it cannot be used (no whole picNum, no station, no readable time)."""
+    problems = {}
+    for i in range(len(table)):
+        text = ",".join(str(v) for v in table.iloc[i].tolist())
+        if pd.isna(pics.iloc[i]):
+            problems[i] = f"{pic_column} is not a whole number ({text})"
+        elif station[i] == "":
+            problems[i] = f"no station ({text})"
+        elif pd.isna(when.iloc[i]):
+            problems[i] = f"time cannot be parsed ({text}). {EXPECTED_COLUMNS}"
+    return problems
 
 
 def _stations_and_times(
@@ -395,24 +447,44 @@ def _stations_and_times(
     return station, when, has_time, sources
 
 
-def _rows_of(pics: np.ndarray, pic_nums: Sequence[int], where: str) -> np.ndarray:
-    """Table row of each wanted picNum, in the order wanted; every picNum exactly once."""
-    unique, counts = np.unique(pics, return_counts=True)
-    repeated = unique[counts > 1]
-    if repeated.size:
-        raise ProtocolInputError(
-            f"{where}: picNum(s) {repeated[:5].tolist()} listed more than once; each image "
-            "has one origin."
-        )
-    row_of = {int(p): i for i, p in enumerate(pics)}
-    wanted = [int(p) for p in pic_nums]
-    absent = [p for p in wanted if p not in row_of]
-    if absent:
-        raise ProtocolInputError(
-            f"{where}: no origin for {len(absent)} picNum(s) of classifications.csv "
-            f"(first: {absent[:5]}); station-night groups need every image."
-        )
-    return np.array([row_of[p] for p in wanted], dtype=np.int64)
+def _rows_of(
+    pics: pd.Series,
+    pic_nums: Sequence[int],
+    problems: dict[int, str],
+    lines: np.ndarray,
+    where: str,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Table row of each wanted picNum, in the order wanted (-1: left out), and the rows
+    left out as ``{"line", "picNum", "reason"}`` (line 0: the picNum has no row)."""
+    rows_of: dict[int, list[int]] = {}
+    for i, pic in enumerate(pics):
+        if pd.notna(pic):
+            rows_of.setdefault(int(pic), []).append(i)
+    wanted = {int(p) for p in pic_nums}
+    left_out = [
+        {"line": int(lines[i]), "picNum": None, "reason": problems[i]}
+        for i in sorted(problems)
+        if pd.isna(pics.iloc[i])
+    ]
+    order = np.full(len(pic_nums), -1, dtype=np.int64)
+    for k, pic in enumerate(int(p) for p in pic_nums):
+        found = rows_of.get(pic, [])
+        if not found:
+            reason = f"no row for this picNum of classifications.csv in {Path(where).name}"
+            left_out.append({"line": 0, "picNum": pic, "reason": reason})
+        elif len(found) > 1:
+            on = ", ".join(str(lines[i]) for i in found)
+            reason = f"listed on {len(found)} rows (lines {on}); each image has one origin"
+            left_out.append({"line": int(lines[found[0]]), "picNum": pic, "reason": reason})
+        elif found[0] in problems:
+            i = found[0]
+            left_out.append({"line": int(lines[i]), "picNum": pic, "reason": problems[i]})
+        else:
+            order[k] = found[0]
+    extra = sorted(p for p in rows_of if p not in wanted)
+    if extra:
+        log.info("%s: %d picNum(s) not in classifications.csv ignored", where, len(extra))
+    return order, sorted(left_out, key=lambda e: (e["line"] == 0, e["line"], e["picNum"] or 0))
 
 
 def _nights(

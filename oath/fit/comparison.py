@@ -50,7 +50,13 @@ from oath.fit.classifiers import (
     check_classifiers,
     run_split,
 )
-from oath.fit.protocols import Split, grouped_splits, published_splits
+from oath.fit.protocols import (
+    Split,
+    grouped_shortfall,
+    grouped_splits,
+    published_splits,
+    tuned_left_out,
+)
 from oath.fit.ridge import write_json
 from oath.network.featurefile import (
     LAYERS,
@@ -270,25 +276,6 @@ def _versus_ridge(results: dict[str, Any], labels: Sequence[str]) -> dict[str, A
     return versus
 
 
-def _grouping_summary(origins: Origins | None) -> dict[str, Any] | None:
-    if origins is None:
-        return None
-    sizes = np.bincount(origins.group)
-    stations, counts = np.unique(origins.station, return_counts=True)
-    return {
-        "source": origins.source,
-        "night_rule": origins.night_rule,
-        "n_groups": int(sizes.size),
-        "n_stations": int(stations.size),
-        "images_per_station": {str(s): int(k) for s, k in zip(stations, counts, strict=True)},
-        "images_per_group": {
-            "min": int(sizes.min()),
-            "median": float(np.median(sizes)),
-            "max": int(sizes.max()),
-        },
-    }
-
-
 def _split_summary(splits: list[Split], groups: np.ndarray | None) -> list[dict[str, Any]]:
     rows = []
     for s in splits:
@@ -481,9 +468,23 @@ def compare(
     ys = {name: data.table[name].to_numpy(dtype=np.int64) for name in labels}
     splits = {"published": published_splits(data.split_rows, n_splits, split_file, train_fraction)}
     groups = None
+    skipped, left_out = dict(data.skipped), {}
+    strata = data.table["class6"].to_numpy(dtype=np.int64)
+    classifiers, classifiers_left_out = tuned_left_out(
+        classifiers, splits["published"], strata, CV_FOLDS
+    )
     if data.origins is not None:
         groups = data.origins.group
-        splits["grouped"] = grouped_splits(groups, n_splits, seed, train_fraction)
+        tuned = any(c != "ridge_published" for c in classifiers)
+        short = grouped_shortfall(groups, n_splits, seed, train_fraction, cross_validated=tuned)
+        if short is None:
+            splits["grouped"] = grouped_splits(groups, n_splits, seed, train_fraction)
+            classifiers, more = tuned_left_out(classifiers, splits["grouped"], strata, CV_FOLDS)
+            classifiers_left_out.update(more)
+        else:
+            skipped["grouped"] = f"{short['reason']}; only the published splits were scored"
+            left_out["grouped"] = short
+            log.warning("grouped protocol left out: %s", skipped["grouped"])
     plan = layer_plan(list(data.layers), data.layer, classifiers)
     tasks, outputs, timing = _run_tasks(data, plan, ys, splits, seed, n_jobs, alpha)
     by_layer = {}
@@ -508,18 +509,21 @@ def compare(
         "seed": int(seed),
         "train_fraction": train_fraction,
         "protocols": list(splits),
-        "protocols_skipped": dict(data.skipped),
+        "protocols_skipped": skipped,
+        "protocols_left_out": left_out,
+        "origins_left_out": [] if data.origins is None else list(data.origins.left_out),
         "layer": data.layer,
         "layers": {
             name: {"n_features": int(data.layers[name].shape[1]), "classifiers": list(plan[name])}
             for name in by_layer
         },
         "layers_skipped": dict(data.layers_skipped or {}),
-        "grouping": _grouping_summary(data.origins),
+        "grouping": None if data.origins is None else data.origins.summary(),
         "splits": {
             p: _split_summary(splits[p], groups if p == "grouped" else None) for p in splits
         },
         "classifiers_run": list(classifiers),
+        "classifiers_left_out": classifiers_left_out,
         **_methods(seed, list(splits), alpha, train_fraction, classifiers),
         "results": results,
         "layer_results": {name: r for name, r in by_layer.items() if name != LOGITS},
@@ -564,7 +568,10 @@ def compare_to_file(
 
     JSON keys: ``n_images``, ``n_features``, ``labels``, ``class_names``, ``n_splits``,
     ``seed``, ``train_fraction``, ``protocols`` (run), ``protocols_skipped`` (protocol ->
-    reason), ``protocol_descriptions``, ``grouping`` (``source``, ``night_rule``,
+    reason), ``protocols_left_out`` (protocol -> ``reason``, ``found``, ``needed``, ``what``:
+    a minimum not met), ``origins_left_out`` (files_origin.csv rows left out of the grouping:
+    ``file``, ``line``, ``picNum``, ``reason``), ``classifiers_left_out`` (tuned classifier ->
+    as protocols_left_out), ``protocol_descriptions``, ``grouping`` (``source``, ``night_rule``,
     ``n_groups``, ``n_stations``, ``images_per_station``, ``images_per_group``; null without
     origins), ``splits`` (protocol -> per split ``n_train``, ``n_test``, ``train_fraction``,
     group counts), ``classifiers_run`` (names, in the order run), ``classifiers`` (of those:

@@ -15,7 +15,9 @@ the same way, so that model selection does not reward leakage either.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
@@ -52,6 +54,10 @@ def published_splits(
     return splits
 
 
+MIN_GROUPS = 2  # one station-night to train on, one to test on
+MIN_CV_GROUPS = 2  # station-nights a training part needs for grouped cross-validation
+
+
 def grouped_splits(
     groups: np.ndarray, n_splits: int, seed: int, train_fraction: float = TRAIN_FRACTION
 ) -> list[Split]:
@@ -59,23 +65,111 @@ def grouped_splits(
 
     Split ``i`` shuffles the groups with ``RandomState([seed, i])`` and puts groups into
     training, in that order, until the number of training images is closest to
-    ``round(train_fraction * N)``; the rest test. Rows are returned in ascending order.
+    ``round(train_fraction * N)``; the rest test. Rows of group ``-1`` (station-night
+    unknown) are on neither side. Rows are returned in ascending order. Raises
+    :class:`ProtocolInputError` with fewer than :data:`MIN_GROUPS` groups
+    (:func:`grouped_shortfall` says so beforehand).
     """
     groups = np.asarray(groups)
-    ids, sizes = np.unique(groups, return_counts=True)
-    if ids.size < 2:
+    known = groups >= 0
+    ids, sizes = np.unique(groups[known], return_counts=True)
+    if ids.size < MIN_GROUPS:
         raise ProtocolInputError(
-            f"grouped splits need at least 2 station-nights, found {ids.size}."
+            f"grouped splits need at least {MIN_GROUPS} station-nights, found {ids.size}."
         )
-    target = n_train_of(groups.size, train_fraction)
+    target = n_train_of(int(known.sum()), train_fraction)
     splits = []
     for i in range(n_splits):
         order = np.random.RandomState([seed, i]).permutation(ids.size)
         cumulative = np.cumsum(sizes[order])
         k = min(int(np.argmin(np.abs(cumulative - target))), ids.size - 2)
         in_train = np.isin(groups, ids[order[: k + 1]])
-        splits.append(Split("grouped", i, np.flatnonzero(in_train), np.flatnonzero(~in_train)))
+        test = known & ~in_train
+        splits.append(Split("grouped", i, np.flatnonzero(in_train), np.flatnonzero(test)))
     return splits
+
+
+def grouped_shortfall(
+    groups: np.ndarray,
+    n_splits: int,
+    seed: int,
+    train_fraction: float = TRAIN_FRACTION,
+    cross_validated: bool = True,
+) -> dict[str, Any] | None:
+    """Why the grouped protocol cannot run on these groups, or None when it can.
+
+    It needs :data:`MIN_GROUPS` station-nights with a known origin; with ``cross_validated``
+    (a tuned classifier is scored), every split's training part needs :data:`MIN_CV_GROUPS`
+    station-nights for the grouped inner folds. The answer names the count found and the
+    count needed: ``{"reason", "found", "needed", "what"}``.
+    """
+    groups = np.asarray(groups)
+    n_groups = int(np.unique(groups[groups >= 0]).size)
+    if n_groups < MIN_GROUPS:
+        return {
+            "what": "station-nights with a known station and time",
+            "found": n_groups,
+            "needed": MIN_GROUPS,
+            "reason": (
+                f"{n_groups} station-night(s) with a known station and time found, "
+                f"{MIN_GROUPS} needed (one to train on, one to test on)"
+            ),
+        }
+    if not cross_validated:
+        return None
+    for split in grouped_splits(groups, n_splits, seed, train_fraction):
+        in_train = int(np.unique(groups[split.train]).size)
+        if in_train < MIN_CV_GROUPS:
+            return {
+                "what": "station-nights in every grouped training part",
+                "found": in_train,
+                "needed": MIN_CV_GROUPS,
+                "reason": (
+                    f"grouped split {split.index}'s training part holds {in_train} of the "
+                    f"{n_groups} station-nights found, {MIN_CV_GROUPS} needed to "
+                    "cross-validate the tuned classifiers without leakage (more nights, or "
+                    "compare.classifiers: [ridge_published])"
+                ),
+            }
+    return None
+
+
+def cv_shortfall(splits: list[Split], strata: np.ndarray, folds: int) -> dict[str, Any] | None:
+    """Why the tuned classifiers cannot cross-validate inside these splits, or None.
+
+    Stratified folds need, in every training part, some class with at least ``folds``
+    images (scikit-learn's StratifiedKFold refuses otherwise). The answer names the count
+    found and the count needed: ``{"reason", "found", "needed", "what"}``.
+    """
+    strata = np.asarray(strata)
+    for split in splits:
+        largest = int(np.bincount(strata[split.train]).max()) if split.train.size else 0
+        if largest < folds:
+            return {
+                "what": "images of the largest class in every training part",
+                "found": largest,
+                "needed": folds,
+                "reason": (
+                    f"{split.protocol} split {split.index}'s training part holds at most "
+                    f"{largest} image(s) of a class, {folds} needed for the tuned classifiers' "
+                    f"{folds}-fold stratified cross-validation (more images per class)"
+                ),
+            }
+    return None
+
+
+def tuned_left_out(
+    classifiers: Sequence[str], splits: list[Split], strata: np.ndarray, folds: int
+) -> tuple[list[str], dict[str, Any]]:
+    """The classifiers that can run on these splits, and the tuned ones left out (name ->
+    :func:`cv_shortfall`'s reason, count found and count needed); the published ridge needs
+    no cross-validation and always runs."""
+    tuned = [c for c in classifiers if c != "ridge_published"]
+    short = cv_shortfall(splits, strata, folds) if tuned else None
+    if short is None:
+        return list(classifiers), {}
+    log.warning("tuned classifier(s) %s left out: %s", ", ".join(tuned), short["reason"])
+    return [c for c in classifiers if c not in tuned], dict.fromkeys(tuned, short)
 
 
 def inner_folds(

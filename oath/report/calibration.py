@@ -1,8 +1,10 @@
 """The report's calibration section: raw frames against OATH's images (``snakemake calibrate``).
 
-Shown when results/calibration/calibration.json exists: the residual of the fitted conversion
-per site, a few OATH image / converted raw frame / difference triplets, and the agreement of the
-labels made from raw frames with those made from the PNGs (:mod:`oath.calibration`).
+Shown when results/calibration/calibration.json exists, in the report and on a page of its own
+(results/calibration/report.html, what ``snakemake calibrate`` builds): the residual of the
+fitted conversion per site, a few OATH image / converted raw frame / difference triplets, the
+agreement of the labels made from raw frames with those made from the PNGs
+(:mod:`oath.calibration`), and the files_origin.csv rows and images left out, with the reason.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from oath.atomic import write_bytes
 from oath.report.tables import Section, Table, escape
 
 TITLE = "Raw frames against OATH's images (calibrate)"
@@ -105,6 +108,41 @@ def per_class_table(result: dict[str, Any]) -> Table:
     return Table.of(header, rows, numeric=(1, 2, 3))
 
 
+def origins_left_out_table(rows: list[dict[str, Any]]) -> Table | None:
+    """files_origin.csv rows left out, with file and line (line 0: the picNum has no row);
+    None when there are none."""
+    if not rows:
+        return None
+    body = [
+        (
+            Path(r["file"]).name,
+            r["line"] or "no row",
+            "" if r["picNum"] is None else r["picNum"],
+            r["reason"],
+        )
+        for r in rows
+    ]
+    return Table.of(["file", "line", "picNum", "why left out"], body, numeric=(1, 2))
+
+
+def write_calibration_page(
+    calibration: str | Path, triplets: str | Path | None, html: str | Path, markdown: str | Path
+) -> None:
+    """The calibration section alone, as a self-contained HTML page and Markdown: what
+    ``snakemake calibrate`` shows without the rest of the report (the ridge and protocol
+    comparisons it does not use)."""
+    from oath.report.page import CSS
+
+    section = calibration_section(calibration, triplets)
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{escape(TITLE)}</h1>\n{section.html}\n</body>\n</html>\n"
+    )
+    write_bytes(html, page.encode())
+    write_bytes(markdown, f"# {TITLE}\n\n{section.markdown}\n".encode())
+
+
 def calibration_section(calibration: str | Path, triplets: str | Path | None) -> Section:
     """The section from calibration.json and the triplet sheet PNG."""
     result = json.loads(Path(calibration).read_text())
@@ -140,6 +178,14 @@ def calibration_section(calibration: str | Path, triplets: str | Path | None) ->
     notes = [entry["angle_note"] for entry in result["sites"].values() if "angle_note" in entry]
     if notes:
         html.append(f'<p class="small">Angles: {escape(notes[0])}.</p>')
+    left_out = origins_left_out_table(result.get("files_origin_left_out") or [])
+    if left_out is not None:
+        words = (
+            "files_origin.csv rows left out of the calibration (station or time unreadable "
+            "or unknown):"
+        )
+        html += [f"<p>{escape(words)}</p>", left_out.html()]
+        md += [words, "", left_out.markdown(), ""]
     unmatched = result["unmatched"][:10]
     if unmatched:
         rows = [(u["picNum"], u["station"], u["time"], u["reason"]) for u in unmatched]

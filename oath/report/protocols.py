@@ -10,6 +10,7 @@ from typing import Any
 
 from oath.fit.published import PUBLISHED_LINE
 from oath.network.featurefile import LOGITS
+from oath.report.calibration import origins_left_out_table
 from oath.report.provenance import has_random_weights
 from oath.report.tables import Section, Table, escape
 
@@ -77,6 +78,14 @@ def protocols_section(result: dict[str, Any], source: str = "extracted") -> Sect
     if sentences:
         html.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in sentences) + "</ul>")
     md.extend(f"- {s}" for s in sentences)
+    left_out = origins_left_out_table(result.get("origins_left_out") or [])
+    if left_out is not None:
+        words = (
+            "files_origin.csv rows left out of the grouped protocol (station or time "
+            "unreadable); the published protocol scores every image:"
+        )
+        html += [f"<p>{escape(words)}</p>", left_out.html()]
+        md += ["", words, "", left_out.markdown()]
     layer_html, layer_md = _layers_part(result)
     html += [*layer_html, "</section>"]
     md += ["", *layer_md]
@@ -236,4 +245,6 @@ def _sentences(result: dict[str, Any]) -> list[str]:
             )
     for protocol, reason in (result.get("protocols_skipped") or {}).items():
         out.append(f"The {protocol} protocol was not run: {reason}.")
+    for name, short in (result.get("classifiers_left_out") or {}).items():
+        out.append(f"The {CLASSIFIER_WORDS.get(name, name)} was not run: {short['reason']}.")
     return out
