@@ -5,20 +5,23 @@ Not a test: run it by hand on an otherwise idle machine::
 
     .venv/bin/python bench/bench_classify.py            # 60 files x 20 frames, 2,000 site-hours
     .venv/bin/python bench/bench_classify.py --files 2 --frames 2 --year-hours 20 \\
-        --files-per-hour 5                              # a tiny check that it runs
+        --files-per-hour 5 --wait-idle 0                # a tiny check that it runs
 
 In a temporary folder it writes one site-hour of synthetic raw files in the real stream0 format
 (:mod:`oath.demo.stream0`), a random-weight Inception-v4 checkpoint and a ridge model said to be
-trained on it, then measures, each in a fresh Python process:
+trained on it, then measures, for each ``--precision`` (float32 and bfloat16 by default), each
+in a fresh Python process after the idle wait (bench/harness.py):
 
-- job: :func:`oath.archive.stream.classify_shard` on the whole hour, as rule ``classify_shard``
-    runs it
-  (interpreter start, imports, graph build, restore, reading, conversion, network, ridge and
-  Parquet writing all included): frames/s and peak memory (max RSS from ``wait4``);
 - steady: the extraction rate of the same network and precision on the same frames as PNGs
-  (:class:`oath.network.features.InceptionV4Extractor`, after one warm-up pass): frames/s.
+  (:class:`oath.network.features.InceptionV4Extractor`, after one warm-up pass): frames/s;
+- job: :func:`oath.archive.stream.classify_shard` on the whole hour, as rule ``classify_shard``
+  runs it (interpreter start, imports, graph build, restore, reading, conversion, network,
+  ridge and Parquet writing all included): frames/s over the process's wall time, and its peak
+  memory (max RSS from ``wait4``).
 
-Target: job >= 0.85 x steady, peak < 3 GiB. Then planning: a station-year of placeholder files
+Target: job >= 0.85 x steady, peak < 3 GiB, at each precision. Each row says what the network
+computed in; on a CPU without ``avx512_bf16`` / ``amx_bf16`` the bfloat16 row is float32 in
+disguise, and the script says so. Then planning: a station-year of placeholder files
 (``--year-hours`` site-hours x ``--files-per-hour`` empty files in the archive layout) and the
 wall time of ``snakemake -n classify`` on it (target < 60 s), plus how many classify_shard jobs
 that plans and how many ``sbatch`` calls profiles/slurm's job arrays make of them (jobs divided
@@ -31,110 +34,132 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+import harness
 import numpy as np
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-TARGETS = {"ratio": 0.85, "peak_gib": 3.0, "planning_s": 60.0}
+TARGETS = {"job/steady": (">=", 0.85), "peak GiB": ("<", 3.0), "planning_s": ("<", 60.0)}
+PRECISIONS = ("float32", "bfloat16")
 CLASSIFY_RULES = ("--allowed-rules", "classify_shard", "classify_images", "classify")
+FEATURES = 1001
+"""Inception-v4's Logits, the features the random ridge model reads."""
 
 
 # ------------------------------------------------------------------------------------------
-# Workers (run in a child process; print one JSON line)
+# Workers (each runs in a child process and prints one JSON line)
 # ------------------------------------------------------------------------------------------
-def worker_job(args: argparse.Namespace) -> dict[str, float]:
-    from oath.archive.stream import classify_shard
-
-    files = sorted(str(p) for p in Path(args.archive).rglob("*.pgm.gz"))
-    table = classify_shard(
-        files,
-        args.checkpoint,
-        args.model,
-        Path(args.out) / "shard.parquet",
-        extras=Path(args.out) / "shard.extra",
-        batch_size=args.batch_size,
-        threads=args.threads,
-        precision=args.precision,
-    )
-    return {"frames": int((table["status"] == "ok").sum())}
-
-
-def worker_steady(args: argparse.Namespace) -> dict[str, float]:
-    from oath.archive.themis import prepare_images
-    from oath.network.features import InceptionV4Extractor
-
-    manifest = prepare_images([args.archive], Path(args.out) / "png")
-    paths = manifest.loc[manifest["status"] == "ok", "png"].tolist()
-    with InceptionV4Extractor(
-        args.checkpoint, batch_size=args.batch_size, threads=args.threads, precision=args.precision
-    ) as extractor:
-        extractor.extract(paths[: 2 * args.batch_size])  # warm-up: graph optimisation
-        started = time.perf_counter()
-        extractor.extract(paths)
-        seconds = time.perf_counter() - started
-    return {"frames": len(paths), "seconds": seconds}
-
-
-def run_child(kind: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
-    """Run a worker in a fresh interpreter; wall time and its peak RSS from wait4."""
-    out = work / kind
-    out.mkdir()
-    argv = [sys.executable, __file__, "--worker", kind, "--out", str(out)]
-    argv += ["--archive", str(work / "archive"), "--checkpoint", str(work / "ckpt" / "v4")]
-    argv += ["--model", str(work / "model.npz"), "--batch-size", str(args.batch_size)]
-    argv += ["--threads", str(args.threads), "--precision", args.precision]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    stdout = child.stdout.read() if child.stdout else b""
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"{kind} worker failed (status {status}); run it alone to see why")
-    result = json.loads(stdout.decode().strip().splitlines()[-1])
-    return {**result, "wall_s": wall, "peak_gib": usage.ru_maxrss / 2**20}
-
-
-# ------------------------------------------------------------------------------------------
-# Set-up
-# ------------------------------------------------------------------------------------------
-def make_inputs(work: Path, args: argparse.Namespace) -> None:
+def worker_inputs(args: argparse.Namespace) -> dict[str, object]:
+    """The site-hour's raw files, the checkpoint and the model in ``--work`` (in a child, so
+    that TensorFlow never counts in this process's peak memory, which ``wait4`` passes on)."""
     from oath.dataset.table import LABEL_NAMES
     from oath.demo.stream0 import write_synthetic_hour
     from oath.fit.model import LabelModel, Model, save_model
     from oath.network.checkpoint import checkpoint_sha256, write_random_checkpoint
 
+    work = Path(args.work)
+    hour = dt.datetime(2014, 3, 10, 6)
     write_synthetic_hour(
-        work / "archive",
-        "gill",
-        dt.datetime(2014, 3, 10, 6),
-        n_files=args.files,
-        frames_per_file=args.frames,
+        work / "archive", "gill", hour, n_files=args.files, frames_per_file=args.frames
     )
     write_random_checkpoint(work / "ckpt" / "v4", seed=1804)
     rng = np.random.RandomState(0)
-    label_models = {}
-    for name in ("class6", "class2"):
-        k = len(LABEL_NAMES[name])
-        coef = rng.normal(0, 0.05, (k if k > 2 else 1, 1001))
-        label_models[name] = LabelModel(
-            name, tuple(LABEL_NAMES[name]), np.arange(k), coef, np.zeros(coef.shape[0])
-        )
-    provenance = {
-        "labels": list(label_models),
-        "features": {"checkpoint_sha256": checkpoint_sha256(work / "ckpt" / "v4")},
+    labels = {name: tuple(LABEL_NAMES[name]) for name in ("class6", "class2")}
+    # A two-class ridge model has one row of coefficients.
+    coefs = {
+        name: rng.normal(0, 0.05, (len(c) if len(c) > 2 else 1, FEATURES))
+        for name, c in labels.items()
     }
-    save_model(Model(label_models, provenance), work / "model.npz")
+    models = {
+        name: LabelModel(name, c, np.arange(len(c)), coefs[name], np.zeros(len(coefs[name])))
+        for name, c in labels.items()
+    }
+    sha = checkpoint_sha256(work / "ckpt" / "v4")
+    provenance = {"labels": list(models), "features": {"checkpoint_sha256": sha}}
+    save_model(Model(models, provenance), work / "model.npz")
+    return {"checkpoint_sha256": sha}
 
 
+def worker_job(args: argparse.Namespace) -> dict[str, object]:
+    from oath.archive.stream import classify_shard, shard_provenance
+
+    work, out = Path(args.work), Path(args.out)
+    table = classify_shard(
+        sorted(str(p) for p in (work / "archive").rglob("*.pgm.gz")),
+        work / "ckpt" / "v4",
+        work / "model.npz",
+        out / "shard.parquet",
+        extras=out / "shard.extra",
+        batch_size=args.batch_size,
+        threads=args.threads,
+        precision=args.precision[0],
+    )
+    computed_in = (shard_provenance(out / "shard.parquet") or {}).get("precision", "?")
+    return {"frames": int((table["status"] == "ok").sum()), "computed_in": computed_in}
+
+
+def worker_steady(args: argparse.Namespace) -> dict[str, object]:
+    from oath.archive.themis import prepare_images
+    from oath.network.features import InceptionV4Extractor
+
+    work = Path(args.work)
+    manifest = prepare_images([str(work / "archive")], Path(args.out) / "png")
+    paths = manifest.loc[manifest["status"] == "ok", "png"].tolist()
+    with InceptionV4Extractor(
+        str(work / "ckpt" / "v4"),
+        batch_size=args.batch_size,
+        threads=args.threads,
+        precision=args.precision[0],
+    ) as extractor:
+        extractor.extract(paths[: 2 * args.batch_size])  # warm-up: graph optimisation
+        with harness.timed() as block:
+            extractor.extract(paths)
+        computed_in = extractor.precision_in_use or "?"
+    return {"frames": len(paths), "seconds": block.wall, "computed_in": computed_in}
+
+
+WORKERS = {"inputs": worker_inputs, "job": worker_job, "steady": worker_steady}
+
+
+def run_worker(
+    kind: str, precision: str, args: argparse.Namespace, work: Path
+) -> tuple[dict, harness.ChildRun]:
+    """Run a worker in a fresh interpreter: what it printed, and the child measured."""
+    out = work / f"{kind}_{precision}"
+    out.mkdir()
+    argv = [__file__, "--worker", kind, "--work", str(work), "--out", str(out)]
+    argv += ["--files", str(args.files), "--frames", str(args.frames)]
+    argv += ["--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+    child = harness.run_child([*argv, "--precision", precision])
+    return json.loads(child.stdout.strip().splitlines()[-1]), child
+
+
+def measure_shard(precision: str, args: argparse.Namespace, work: Path) -> dict[str, object]:
+    """Steady rate, then the whole job, at one precision; each after the idle wait."""
+    harness.wait_for_idle(args)
+    steady, _ = run_worker("steady", precision, args, work)
+    harness.wait_for_idle(args)
+    job, child = run_worker("job", precision, args, work)
+    steady_rate = steady["frames"] / steady["seconds"]
+    job_rate = job["frames"] / child.wall
+    return {
+        "precision": precision,
+        "computed in": f"{job['computed_in']} / {steady['computed_in']}",
+        "job frames/s": job_rate,
+        "job wall s": child.wall,
+        "steady frames/s": steady_rate,
+        "job/steady": job_rate / steady_rate,
+        "peak GiB": child.peak_gib,
+        "others": child.others,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Planning a station-year
+# ------------------------------------------------------------------------------------------
 def placeholder_year(root: Path, site_hours: int, files_per_hour: int) -> int:
     """Empty files in the archive layout: ``site_hours`` hours (10 UT hours a night)."""
     from oath.demo.stream0 import archive_path
@@ -153,30 +178,26 @@ def placeholder_year(root: Path, site_hours: int, files_per_hour: int) -> int:
     return count
 
 
-def plan_year(work: Path, args: argparse.Namespace) -> dict[str, float]:
+def plan_year(work: Path, args: argparse.Namespace) -> dict[str, object]:
+    """``snakemake -n classify`` on a placeholder station-year, after the idle wait."""
     n_files = placeholder_year(work / "year", args.year_hours, args.files_per_hour)
     planning = work / "planning"
     (planning / "results" / "predictions").mkdir(parents=True)
     (planning / "results" / "predictions" / "model.npz").touch()
     (planning / "inception_v4.ckpt").touch()
-    config = yaml.safe_load((REPO / "tests" / "config.yaml").read_text())
+    config = yaml.safe_load((harness.REPO / "tests" / "config.yaml").read_text())
     config.update(checkpoint=str(planning / "inception_v4.ckpt"), new_images=str(work / "year"))
     (planning / "config.yaml").write_text(yaml.safe_dump(config))
-    argv = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(planning)]
-    argv += ["-n", "--cores", "2", "classify", *CLASSIFY_RULES]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"snakemake -n failed:\n{done.stderr[-3000:]}")
-    jobs = (done.stdout + done.stderr).count("rule classify_shard:")
-    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    argv = ["-m", "snakemake", "-s", str(harness.REPO / "Snakefile"), "-d", str(planning)]
+    harness.wait_for_idle(args)
+    child = harness.run_child([*argv, "-n", "--cores", "2", "classify", *CLASSIFY_RULES])
+    jobs = (child.stdout + child.stderr).count("rule classify_shard:")
+    profile = yaml.safe_load((harness.REPO / "profiles" / "slurm" / "config.yaml").read_text())
     limit = int(profile.get("slurm-array-limit", 1000))
     return {
         "files": n_files,
         "site_hours": args.year_hours,
-        "planning_s": seconds,
+        "planning_s": child.wall,
         "classify_shard_jobs": jobs,
         "array_sbatch_calls": math.ceil(jobs / limit),
     }
@@ -185,50 +206,76 @@ def plan_year(work: Path, args: argparse.Namespace) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------
 # Main
 # ------------------------------------------------------------------------------------------
+def verdict(name: str, value: object) -> str:
+    """``target >= 0.85: met`` for a figure with a target, else empty."""
+    if name not in TARGETS or not isinstance(value, float):
+        return ""
+    sign, target = TARGETS[name]
+    met = value >= target if sign == ">=" else value < target
+    return f"target {sign} {target:g}: {'met' if met else 'NOT met'}"
+
+
+def print_shard(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
+    frames = args.files * args.frames
+    print(
+        f"\none site-hour: {args.files} files x {args.frames} frames ({frames}), batch "
+        f"{args.batch_size}, {args.threads} intra-op threads; computed in: job / steady"
+    )
+    columns = {"precision": "", "computed in": "", "job frames/s": ".3f", "job wall s": ".1f"}
+    columns.update({"steady frames/s": ".3f", "job/steady": ".3f", "peak GiB": ".3f"})
+    harness.print_table(rows, {**columns, "others": ".0%"})
+    for row in rows:
+        for name in ("job/steady", "peak GiB"):
+            print(f"{row['precision']:9s} {name:11s} {row[name]:.3f}   {verdict(name, row[name])}")
+    flags = harness.cpu_flags()
+    if "bfloat16" in args.precision and not any(flag in flags for flag in harness.BF16_FLAGS):
+        print(
+            "note: this CPU has no avx512_bf16 / amx_bf16, so the bfloat16 row computed in "
+            "float32: it is float32 in disguise, not a bfloat16 figure"
+        )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, default=60, help="raw files in the site-hour")
-    parser.add_argument("--frames", type=int, default=20, help="frames per raw file")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
-    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
-    parser.add_argument("--year-hours", type=int, default=2000, help="site-hours to plan")
-    parser.add_argument("--files-per-hour", type=int, default=50, help="placeholder files/hour")
-    parser.add_argument("--skip-planning", action="store_true")
-    for hidden in ("--worker", "--out", "--archive", "--checkpoint", "--model"):
-        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser = harness.argument_parser(
+        __doc__,
+        wait_when="each",
+        files=(60, "raw files in the site-hour"),
+        frames=(20, "frames per raw file"),
+        batch_size=16,
+        threads=(2, "TensorFlow intra-op threads"),
+        year_hours=(2000, "site-hours to plan"),
+        files_per_hour=(50, "placeholder files an hour"),
+    )
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=list(PRECISIONS),
+        choices=PRECISIONS,
+        help="the network's precisions, a job and a steady run each (default: both)",
+    )
+    parser.add_argument("--skip-planning", action="store_true", help="no station-year plan")
+    parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = (worker_job if args.worker == "job" else worker_steady)(args)
-        print(json.dumps(result))
+        print(json.dumps(WORKERS[args.worker](args)))
         return
 
+    print(f"CPU: {harness.cpu_description()}")
     work = Path(tempfile.mkdtemp(prefix="oath_bench_classify_"))
     try:
-        make_inputs(work, args)
-        steady = run_child("steady", args, work)
-        job = run_child("job", args, work)
-        report = {
-            "shard": f"{args.files} files x {args.frames} frames, {args.precision}",
-            "job_frames_per_s": job["frames"] / job["wall_s"],
-            "job_wall_s": job["wall_s"],
-            "steady_frames_per_s": steady["frames"] / steady["seconds"],
-            "peak_gib": job["peak_gib"],
-        }
-        report["ratio"] = report["job_frames_per_s"] / report["steady_frames_per_s"]
-        if not args.skip_planning:
-            report.update(plan_year(work, args))
+        run_worker("inputs", "float32", args, work)
+        rows = [measure_shard(precision, args, work) for precision in args.precision]
+        planning = {} if args.skip_planning else plan_year(work, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for key, value in report.items():
+    print_shard(rows, args)
+    if planning:
+        print("\nplanning a station-year (snakemake -n classify):")
+    for key, value in planning.items():
         shown = f"{value:.3f}" if isinstance(value, float) else value
-        target = TARGETS.get(key)
-        verdict = ""
-        if target is not None:
-            met = value >= target if key == "ratio" else value < target
-            sign = ">=" if key == "ratio" else "<"
-            verdict = f"   target {sign} {target}: {'met' if met else 'NOT met'}"
-        print(f"{key:22s} {shown}{verdict}")
+        print(f"{key:22s} {shown}   {verdict(key, value)}".rstrip())
 
 
 if __name__ == "__main__":
