@@ -85,7 +85,8 @@ def add_wait_idle_option(
         type=float,
         default=default,
         metavar="SECONDS",
-        help=f"before {'each' if when == 'each' else 'the first'} timing, wait up to SECONDS for other work to fall under "
+        help=f"before {'each' if when == 'each' else 'the first'} timing, wait up to SECONDS "
+        "for other work to fall under "
         f"{IDLE_THRESHOLD:.0%} of the CPUs; 0 only measures how busy the machine is "
         f"(default {default:g})".replace("%", "%%"),
     )
