@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import pwd
 import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -48,6 +50,7 @@ PROFILES = REPO / "profiles"
 CLUSTER_SCRIPTS = REPO / "tests" / "cluster"
 SNAKEMAKE_TIMEOUT = 900
 SYSTEM_SLURM_CONF = Path("/etc/slurm/slurm.conf")
+USER = "oath-user"  # added by tests/cluster/install_slurm.sh
 
 
 def is_stage_written(*modules: str) -> bool:
@@ -80,6 +83,13 @@ def get_missing_prerequisite() -> str | None:
     for plugin in ("snakemake_executor_plugin_slurm", "snakemake_executor_plugin_cluster_generic"):
         if importlib.util.find_spec(plugin) is None:
             return f"{plugin} is not installed in this Python (see pyproject.toml)"
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        return f"the ordinary user {USER} is missing: run tests/cluster/install_slurm.sh"
+    reach = subprocess.run(["runuser", "-u", USER, "--", sys.executable, "-c", ""], check=False)
+    if reach.returncode != 0:
+        return f"{USER} cannot run {sys.executable}: the checkout's parent folders are private"
     if SYSTEM_SLURM_CONF.exists() and not SYSTEM_SLURM_CONF.is_symlink():
         return f"{SYSTEM_SLURM_CONF} belongs to a site SLURM; the tests start their own cluster"
     return None
@@ -132,23 +142,31 @@ def slurm_cluster(request) -> Cluster:
 
 
 def run_snakemake(
-    workdir: Path, profile: str, *args: str, check: bool = True
+    workdir: Path, profile: str, *args: str, check: bool = True, checkout: Path = REPO
 ) -> subprocess.CompletedProcess:
     """Snakemake with a profile, started from the working directory as a user would (the
-    SLURM executor puts its logs under the directory it was started from)."""
+    SLURM executor puts its logs under the directory it was started from); as the ordinary
+    user when the working directory is theirs."""
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(checkout / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--profile",
+        str(checkout / "profiles" / profile),
+        *args,
+    ]
+    env = None
+    if workdir.owner() == USER:
+        home = pwd.getpwnam(USER).pw_dir
+        env = {**os.environ, "HOME": home, "USER": USER, "LOGNAME": USER}
+        command = ["runuser", "-u", USER, "--", *command]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "-d",
-            str(workdir),
-            "--profile",
-            str(PROFILES / profile),
-            *args,
-        ],
+        command,
+        env=env,
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -190,14 +208,50 @@ class ClusterRun:
     seconds: float
 
 
+def get_gpu_recipe() -> list[str]:
+    """docs/cluster.md's options that send extraction and classify shards to GPU nodes."""
+    text = (REPO / "docs" / "cluster.md").read_text()
+    line = re.search(
+        r"^\.venv/bin/snakemake --profile profiles/slurm (--set-resources .*)$", text, re.M
+    )
+    assert line, "docs/cluster.md has no GPU recipe line"
+    return shlex.split(line.group(1))
+
+
+def make_user_checkout() -> tuple[Path, Path]:
+    """A copy of the checkout (tracked files, no .venv) and a working folder, both owned by the
+    ordinary user, under /tmp (pytest's own folders are private to root)."""
+    root = Path(tempfile.mkdtemp(prefix="oath-user-", dir="/tmp"))
+    root.chmod(0o755)
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    checkout, workdir = root / "checkout", root / "work"
+    for name in filter(None, tracked):
+        source = REPO / name
+        if source.exists() or source.is_symlink():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, checkout / name, follow_symlinks=False)
+    workdir.mkdir()
+    subprocess.run(["chown", "-R", f"{USER}:", str(root)], check=True)
+    return checkout, workdir
+
+
 def run_demo_on_cluster(
-    workdir: Path, profile: str, checkpoint: Path, target: str = TARGET
+    workdir: Path,
+    profile: str,
+    checkpoint: Path,
+    target: str = TARGET,
+    *args: str,
+    checkout: Path = REPO,
 ) -> ClusterRun:
     write_config(workdir, **RIDGE_ONLY)  # the comparison's classifiers are not what runs differ in
     place_demo_checkpoint(workdir, checkpoint)
-    dry = run_snakemake(workdir, profile, "-n", target)
+    if checkout != REPO:  # the user's run: what the test wrote becomes theirs
+        subprocess.run(["chown", "-R", f"{USER}:", str(workdir)], check=True)
+    dry = run_snakemake(workdir, profile, "-n", target, *args, checkout=checkout)
     start = time.monotonic()
-    done = run_snakemake(workdir, profile, target)
+    done = run_snakemake(workdir, profile, target, *args, checkout=checkout)
     return ClusterRun(
         workdir,
         target,
@@ -276,12 +330,22 @@ def cluster_runs(slurm_cluster, random_checkpoint, tmp_path_factory, request) ->
     a classify job array, all at once, and the demo locally meanwhile; as soon as that is done,
     a copy of it with a bad image on SLURM: most of a cluster run is waiting for status polls,
     time the other runs fill."""
-    slurm_dir, generic_dir, classify_dir, failed_dir = (
-        tmp_path_factory.mktemp(n)
-        for n in ("cluster-slurm", "generic", "classify-array", "failed-job")
+    generic_dir, classify_dir, failed_dir = (
+        tmp_path_factory.mktemp(n) for n in ("generic", "classify-array", "failed-job")
     )
+    checkout, slurm_dir = make_user_checkout()
+    request.addfinalizer(lambda: shutil.rmtree(checkout.parent, ignore_errors=True))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        slurm = pool.submit(run_demo_on_cluster, slurm_dir, "slurm", random_checkpoint)
+        # the ordinary user's run, extraction on the GPU partition as docs/cluster.md says
+        slurm = pool.submit(
+            run_demo_on_cluster,
+            slurm_dir,
+            "slurm",
+            random_checkpoint,
+            TARGET,
+            *get_gpu_recipe(),
+            checkout=checkout,
+        )
         # profiles/generic as far as the merged features: its submissions (the shard and the
         # evaluate groups, a single rule) are checked there; the fits' results on a cluster,
         # on profiles/slurm (the fits would add ~25 CPU-s to the suite and check nothing new)
@@ -356,6 +420,33 @@ def test_slurm_profile_matches_local_run_in_few_submissions(slurm_cluster, clust
     assert "rotate_shard" in group_log.parent.name  # the group's rules, sorted, in its name
     seconds, target = slurm_run.seconds, slurm_run.target
     print(f"profiles/slurm: {target} in {seconds:.0f} s, {len(job_ids)} submissions")
+
+
+def show_job(job: str) -> dict[str, str]:
+    """`scontrol show job`'s fields (finished jobs stay listed for MinJobAge, 600 s)."""
+    done = subprocess.run(
+        ["scontrol", "show", "job", job], capture_output=True, text=True, check=True
+    )
+    return dict(re.findall(r"(\w+)=(\S*)", done.stdout))
+
+
+def test_slurm_run_as_ordinary_user_sends_extraction_to_the_gpu_gres(slurm_cluster, cluster_runs):
+    """The user's jobs ran as that user; the submissions that extract (the shard groups) went
+    to partition gpu with one GPU of the gres, the others to the default partition."""
+    slurm_run = cluster_runs.slurm
+    assert slurm_run.workdir.owner() == USER
+    job_ids = re.findall(r"submitted with SLURM jobid (\d+)", slurm_run.log)
+    jobs = {job: show_job(job) for job in job_ids}
+    assert {job["UserId"].split("(")[0] for job in jobs.values()} == {USER}
+    on_gpu = {job for job, fields in jobs.items() if fields["Partition"] == "gpu"}
+    assert on_gpu, "no job went to partition gpu"
+    for job in on_gpu:
+        assert jobs[job]["TresPerNode"] == "gres:gpu:1", jobs[job]
+    for job in set(job_ids) - on_gpu:
+        assert jobs[job]["Partition"] == "debug" and "gpu" not in jobs[job].get("TresPerNode", "")
+    extracting = list((slurm_run.workdir / "logs" / "slurm").glob("group_shard_*/*.log"))
+    assert {p.stem for p in extracting} == on_gpu
+    assert all(p.owner() == USER for p in (slurm_run.workdir / "results").rglob("*.h5"))
 
 
 def test_generic_profile_matches_local_run(slurm_cluster, cluster_runs):
