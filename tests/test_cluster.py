@@ -23,6 +23,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -87,12 +88,45 @@ def get_missing_prerequisite() -> str | None:
         pwd.getpwnam(USER)
     except KeyError:
         return f"the ordinary user {USER} is missing: run tests/cluster/install_slurm.sh"
-    reach = subprocess.run(["runuser", "-u", USER, "--", sys.executable, "-c", ""], check=False)
-    if reach.returncode != 0:
-        return f"{USER} cannot run {sys.executable}: the checkout's parent folders are private"
+    if get_user_interpreter() is None:
+        return f"{USER} can run no Python {sys.version_info[0]}.{sys.version_info[1]}"
     if SYSTEM_SLURM_CONF.exists() and not SYSTEM_SLURM_CONF.is_symlink():
         return f"{SYSTEM_SLURM_CONF} belongs to a site SLURM; the tests start their own cluster"
     return None
+
+
+def can_run_as_user(*command: str) -> bool:
+    done = subprocess.run(["runuser", "-u", USER, "--", *command], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def get_user_interpreter() -> str | None:
+    """A Python of this minor version that the ordinary user can run: this .venv's own, or,
+    where its base interpreter lies in a private folder (pyenv under /root), the system's."""
+    if can_run_as_user(sys.executable, "-c", ""):
+        return sys.executable
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for folder in ("/usr/bin", "/usr/local/bin"):
+        candidate = str(Path(folder) / version)
+        if Path(candidate).is_file() and can_run_as_user(candidate, "-c", ""):
+            return candidate
+    return None
+
+
+def make_user_python(root: Path) -> str:
+    """The user's Python with this .venv's packages, read-only: the .venv itself, or a venv
+    on the system's interpreter whose one .pth file adds the .venv's site-packages (and the
+    .pth files there, the editable oath among them)."""
+    interpreter = get_user_interpreter()
+    assert interpreter is not None
+    if interpreter == sys.executable:
+        return interpreter
+    venv = root / "venv"
+    subprocess.run([interpreter, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (purelib,) = (venv / "lib").glob("python3.*/site-packages")
+    shared = sysconfig.get_paths()["purelib"]
+    (purelib / "shared_venv.pth").write_text(f"import site; site.addsitedir({shared!r})\n")
+    return str(venv / "bin" / "python")
 
 
 @dataclass
@@ -142,13 +176,18 @@ def slurm_cluster(request) -> Cluster:
 
 
 def run_snakemake(
-    workdir: Path, profile: str, *args: str, check: bool = True, checkout: Path = REPO
+    workdir: Path,
+    profile: str,
+    *args: str,
+    check: bool = True,
+    checkout: Path = REPO,
+    python: str = sys.executable,
 ) -> subprocess.CompletedProcess:
     """Snakemake with a profile, started from the working directory as a user would (the
     SLURM executor puts its logs under the directory it was started from); as the ordinary
     user when the working directory is theirs."""
     command = [
-        sys.executable,
+        python,
         "-m",
         "snakemake",
         "-s",
@@ -162,7 +201,9 @@ def run_snakemake(
     env = None
     if workdir.owner() == USER:
         home = pwd.getpwnam(USER).pw_dir
-        env = {**os.environ, "HOME": home, "USER": USER, "LOGNAME": USER}
+        # their own home and caches: the session's graph cache lies in root's private tmp
+        env = {k: v for k, v in os.environ.items() if k != "OATH_CACHE_DIR"}
+        env.update(HOME=home, USER=USER, LOGNAME=USER)
         command = ["runuser", "-u", USER, "--", *command]
     done = subprocess.run(
         command,
@@ -218,9 +259,10 @@ def get_gpu_recipe() -> list[str]:
     return shlex.split(line.group(1))
 
 
-def make_user_checkout() -> tuple[Path, Path]:
-    """A copy of the checkout (tracked files, no .venv) and a working folder, both owned by the
-    ordinary user, under /tmp (pytest's own folders are private to root)."""
+def make_user_checkout() -> tuple[Path, Path, str]:
+    """A copy of the checkout (tracked files, no .venv), a working folder and a Python with
+    this .venv's packages, owned by the ordinary user, under /tmp (pytest's own folders are
+    private to root)."""
     root = Path(tempfile.mkdtemp(prefix="oath-user-", dir="/tmp"))
     root.chmod(0o755)
     tracked = subprocess.run(
@@ -233,8 +275,9 @@ def make_user_checkout() -> tuple[Path, Path]:
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, checkout / name, follow_symlinks=False)
     workdir.mkdir()
+    python = make_user_python(root)
     subprocess.run(["chown", "-R", f"{USER}:", str(root)], check=True)
-    return checkout, workdir
+    return checkout, workdir, python
 
 
 def run_demo_on_cluster(
@@ -244,14 +287,15 @@ def run_demo_on_cluster(
     target: str = TARGET,
     *args: str,
     checkout: Path = REPO,
+    python: str = sys.executable,
 ) -> ClusterRun:
     write_config(workdir, **RIDGE_ONLY)  # the comparison's classifiers are not what runs differ in
     place_demo_checkpoint(workdir, checkpoint)
     if checkout != REPO:  # the user's run: what the test wrote becomes theirs
         subprocess.run(["chown", "-R", f"{USER}:", str(workdir)], check=True)
-    dry = run_snakemake(workdir, profile, "-n", target, *args, checkout=checkout)
+    dry = run_snakemake(workdir, profile, "-n", target, *args, checkout=checkout, python=python)
     start = time.monotonic()
-    done = run_snakemake(workdir, profile, target, *args, checkout=checkout)
+    done = run_snakemake(workdir, profile, target, *args, checkout=checkout, python=python)
     return ClusterRun(
         workdir,
         target,
@@ -333,7 +377,7 @@ def cluster_runs(slurm_cluster, random_checkpoint, tmp_path_factory, request) ->
     generic_dir, classify_dir, failed_dir = (
         tmp_path_factory.mktemp(n) for n in ("generic", "classify-array", "failed-job")
     )
-    checkout, slurm_dir = make_user_checkout()
+    checkout, slurm_dir, python = make_user_checkout()
     request.addfinalizer(lambda: shutil.rmtree(checkout.parent, ignore_errors=True))
     with ThreadPoolExecutor(max_workers=4) as pool:
         # the ordinary user's run, extraction on the GPU partition as docs/cluster.md says
@@ -345,6 +389,7 @@ def cluster_runs(slurm_cluster, random_checkpoint, tmp_path_factory, request) ->
             TARGET,
             *get_gpu_recipe(),
             checkout=checkout,
+            python=python,
         )
         # profiles/generic as far as the merged features: its submissions (the shard and the
         # evaluate groups, a single rule) are checked there; the fits' results on a cluster,
