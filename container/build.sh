@@ -6,7 +6,9 @@
 #   bash container/build.sh                   # image localhost/oath-pipeline:latest
 #   podman save --format docker-archive -o oath.tar oath-pipeline   # for Apptainer:
 #   apptainer build oath.sif docker-archive://oath.tar
-# RUN_DEMO=0 skips the demo run inside the build. Prints the build time and the image size.
+# RUN_DEMO=0 skips the demo run inside the build; CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+# lends the build this machine's CA bundle (where a proxy re-signs TLS to PyPI). Prints the
+# build time and the image size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=localhost/oath-debian12-minbase
@@ -22,6 +24,8 @@ context=$(mktemp -d /tmp/oath-context-XXXXXX)
 trap 'rm -rf "$context" ${rootfs:+"$rootfs"}' EXIT
 git ls-files -z | tar -c --null -T - | tar -x -C "$context"
 start=$(date +%s)
-podman build --isolation=chroot --build-arg BASE="$base" --build-arg RUN_DEMO="${RUN_DEMO:-1}" \
+volume=()
+[ -n "${CA_BUNDLE:-}" ] && volume=(--volume "$(realpath "$CA_BUNDLE"):/run/host-ca.crt:ro")
+podman build --isolation=chroot "${volume[@]}" --build-arg BASE="$base" --build-arg RUN_DEMO="${RUN_DEMO:-1}" \
     -f container/Containerfile -t oath-pipeline "$context"
 echo "build: $(($(date +%s) - start)) s; image $(podman image inspect oath-pipeline --format '{{.Size}}') bytes"
