@@ -65,7 +65,7 @@ class LoadedPage:
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.skip("Debian's chromium is not installed (bash setup.sh installs it)")
+        pytest.skip("Debian's chromium is not installed (bash tests/setup_tests.sh installs it)")
     return path
 
 

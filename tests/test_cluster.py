@@ -16,11 +16,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import pwd
 import re
+import shlex
 import shutil
 import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +51,7 @@ PROFILES = REPO / "profiles"
 CLUSTER_SCRIPTS = REPO / "tests" / "cluster"
 SNAKEMAKE_TIMEOUT = 900
 SYSTEM_SLURM_CONF = Path("/etc/slurm/slurm.conf")
+USER = "oath-user"  # added by tests/cluster/install_slurm.sh
 
 
 def is_stage_written(*modules: str) -> bool:
@@ -80,9 +84,49 @@ def get_missing_prerequisite() -> str | None:
     for plugin in ("snakemake_executor_plugin_slurm", "snakemake_executor_plugin_cluster_generic"):
         if importlib.util.find_spec(plugin) is None:
             return f"{plugin} is not installed in this Python (see pyproject.toml)"
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        return f"the ordinary user {USER} is missing: run tests/cluster/install_slurm.sh"
+    if get_user_interpreter() is None:
+        return f"{USER} can run no Python {sys.version_info[0]}.{sys.version_info[1]}"
     if SYSTEM_SLURM_CONF.exists() and not SYSTEM_SLURM_CONF.is_symlink():
         return f"{SYSTEM_SLURM_CONF} belongs to a site SLURM; the tests start their own cluster"
     return None
+
+
+def can_run_as_user(*command: str) -> bool:
+    done = subprocess.run(["runuser", "-u", USER, "--", *command], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def get_user_interpreter() -> str | None:
+    """A Python of this minor version that the ordinary user can run: this .venv's own, or,
+    where its base interpreter lies in a private folder (pyenv under /root), the system's."""
+    if can_run_as_user(sys.executable, "-c", ""):
+        return sys.executable
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for folder in ("/usr/bin", "/usr/local/bin"):
+        candidate = str(Path(folder) / version)
+        if Path(candidate).is_file() and can_run_as_user(candidate, "-c", ""):
+            return candidate
+    return None
+
+
+def make_user_python(root: Path) -> str:
+    """The user's Python with this .venv's packages, read-only: the .venv itself, or a venv
+    on the system's interpreter whose one .pth file adds the .venv's site-packages (and the
+    .pth files there, the editable oath among them)."""
+    interpreter = get_user_interpreter()
+    assert interpreter is not None
+    if interpreter == sys.executable:
+        return interpreter
+    venv = root / "venv"
+    subprocess.run([interpreter, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (purelib,) = (venv / "lib").glob("python3.*/site-packages")
+    shared = sysconfig.get_paths()["purelib"]
+    (purelib / "shared_venv.pth").write_text(f"import site; site.addsitedir({shared!r})\n")
+    return str(venv / "bin" / "python")
 
 
 @dataclass
@@ -132,23 +176,38 @@ def slurm_cluster(request) -> Cluster:
 
 
 def run_snakemake(
-    workdir: Path, profile: str, *args: str, check: bool = True
+    workdir: Path,
+    profile: str,
+    *args: str,
+    check: bool = True,
+    checkout: Path = REPO,
+    python: str = sys.executable,
 ) -> subprocess.CompletedProcess:
     """Snakemake with a profile, started from the working directory as a user would (the
-    SLURM executor puts its logs under the directory it was started from)."""
+    SLURM executor puts its logs under the directory it was started from); as the ordinary
+    user when the working directory is theirs."""
+    command = [
+        python,
+        "-m",
+        "snakemake",
+        "-s",
+        str(checkout / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--profile",
+        str(checkout / "profiles" / profile),
+        *args,
+    ]
+    env = None
+    if workdir.owner() == USER:
+        home = pwd.getpwnam(USER).pw_dir
+        # their own home and caches: the session's graph cache lies in root's private tmp
+        env = {k: v for k, v in os.environ.items() if k != "OATH_CACHE_DIR"}
+        env.update(HOME=home, USER=USER, LOGNAME=USER)
+        command = ["runuser", "-u", USER, "--", *command]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "-d",
-            str(workdir),
-            "--profile",
-            str(PROFILES / profile),
-            *args,
-        ],
+        command,
+        env=env,
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -190,14 +249,53 @@ class ClusterRun:
     seconds: float
 
 
+def get_gpu_recipe() -> list[str]:
+    """docs/cluster.md's options that send extraction and classify shards to GPU nodes."""
+    text = (REPO / "docs" / "cluster.md").read_text()
+    line = re.search(
+        r"^\.venv/bin/snakemake --profile profiles/slurm (--set-resources .*)$", text, re.M
+    )
+    assert line, "docs/cluster.md has no GPU recipe line"
+    return shlex.split(line.group(1))
+
+
+def make_user_checkout() -> tuple[Path, Path, str]:
+    """A copy of the checkout (tracked files, no .venv), a working folder and a Python with
+    this .venv's packages, owned by the ordinary user, under /tmp (pytest's own folders are
+    private to root)."""
+    root = Path(tempfile.mkdtemp(prefix="oath-user-", dir="/tmp"))
+    root.chmod(0o755)
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    checkout, workdir = root / "checkout", root / "work"
+    for name in filter(None, tracked):
+        source = REPO / name
+        if source.exists() or source.is_symlink():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, checkout / name, follow_symlinks=False)
+    workdir.mkdir()
+    python = make_user_python(root)
+    subprocess.run(["chown", "-R", f"{USER}:", str(root)], check=True)
+    return checkout, workdir, python
+
+
 def run_demo_on_cluster(
-    workdir: Path, profile: str, checkpoint: Path, target: str = TARGET
+    workdir: Path,
+    profile: str,
+    checkpoint: Path,
+    target: str = TARGET,
+    *args: str,
+    checkout: Path = REPO,
+    python: str = sys.executable,
 ) -> ClusterRun:
     write_config(workdir, **RIDGE_ONLY)  # the comparison's classifiers are not what runs differ in
     place_demo_checkpoint(workdir, checkpoint)
-    dry = run_snakemake(workdir, profile, "-n", target)
+    if checkout != REPO:  # the user's run: what the test wrote becomes theirs
+        subprocess.run(["chown", "-R", f"{USER}:", str(workdir)], check=True)
+    dry = run_snakemake(workdir, profile, "-n", target, *args, checkout=checkout, python=python)
     start = time.monotonic()
-    done = run_snakemake(workdir, profile, target)
+    done = run_snakemake(workdir, profile, target, *args, checkout=checkout, python=python)
     return ClusterRun(
         workdir,
         target,
@@ -276,12 +374,23 @@ def cluster_runs(slurm_cluster, random_checkpoint, tmp_path_factory, request) ->
     a classify job array, all at once, and the demo locally meanwhile; as soon as that is done,
     a copy of it with a bad image on SLURM: most of a cluster run is waiting for status polls,
     time the other runs fill."""
-    slurm_dir, generic_dir, classify_dir, failed_dir = (
-        tmp_path_factory.mktemp(n)
-        for n in ("cluster-slurm", "generic", "classify-array", "failed-job")
+    generic_dir, classify_dir, failed_dir = (
+        tmp_path_factory.mktemp(n) for n in ("generic", "classify-array", "failed-job")
     )
+    checkout, slurm_dir, python = make_user_checkout()
+    request.addfinalizer(lambda: shutil.rmtree(checkout.parent, ignore_errors=True))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        slurm = pool.submit(run_demo_on_cluster, slurm_dir, "slurm", random_checkpoint)
+        # the ordinary user's run, extraction on the GPU partition as docs/cluster.md says
+        slurm = pool.submit(
+            run_demo_on_cluster,
+            slurm_dir,
+            "slurm",
+            random_checkpoint,
+            TARGET,
+            *get_gpu_recipe(),
+            checkout=checkout,
+            python=python,
+        )
         # profiles/generic as far as the merged features: its submissions (the shard and the
         # evaluate groups, a single rule) are checked there; the fits' results on a cluster,
         # on profiles/slurm (the fits would add ~25 CPU-s to the suite and check nothing new)
@@ -356,6 +465,33 @@ def test_slurm_profile_matches_local_run_in_few_submissions(slurm_cluster, clust
     assert "rotate_shard" in group_log.parent.name  # the group's rules, sorted, in its name
     seconds, target = slurm_run.seconds, slurm_run.target
     print(f"profiles/slurm: {target} in {seconds:.0f} s, {len(job_ids)} submissions")
+
+
+def show_job(job: str) -> dict[str, str]:
+    """`scontrol show job`'s fields (finished jobs stay listed for MinJobAge, 600 s)."""
+    done = subprocess.run(
+        ["scontrol", "show", "job", job], capture_output=True, text=True, check=True
+    )
+    return dict(re.findall(r"(\w+)=(\S*)", done.stdout))
+
+
+def test_slurm_run_as_ordinary_user_sends_extraction_to_the_gpu_gres(slurm_cluster, cluster_runs):
+    """The user's jobs ran as that user; the submissions that extract (the shard groups) went
+    to partition gpu with one GPU of the gres, the others to the default partition."""
+    slurm_run = cluster_runs.slurm
+    assert slurm_run.workdir.owner() == USER
+    job_ids = re.findall(r"submitted with SLURM jobid (\d+)", slurm_run.log)
+    jobs = {job: show_job(job) for job in job_ids}
+    assert {job["UserId"].split("(")[0] for job in jobs.values()} == {USER}
+    on_gpu = {job for job, fields in jobs.items() if fields["Partition"] == "gpu"}
+    assert on_gpu, "no job went to partition gpu"
+    for job in on_gpu:
+        assert jobs[job]["TresPerNode"] == "gres:gpu:1", jobs[job]
+    for job in set(job_ids) - on_gpu:
+        assert jobs[job]["Partition"] == "debug" and "gpu" not in jobs[job].get("TresPerNode", "")
+    extracting = list((slurm_run.workdir / "logs" / "slurm").glob("group_shard_*/*.log"))
+    assert {p.stem for p in extracting} == on_gpu
+    assert all(p.owner() == USER for p in (slurm_run.workdir / "results").rglob("*.h5"))
 
 
 def test_generic_profile_matches_local_run(slurm_cluster, cluster_runs):

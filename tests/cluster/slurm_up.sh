@@ -8,6 +8,8 @@
 #
 # Everything lives under DIR: etc/slurm.conf, munge/ (key, socket, log, pid), state/, spool/,
 # log/ (slurmctld.log, slurmd.log, jobcomp.txt: one line per finished job), run/ (pid files).
+# Partitions "debug" (default) and "gpu" share the one node, which offers a count-only GPU
+# generic resource (gres/gpu, no device file).
 # Needs root: slurmd runs jobs as their submitting user, and /etc/slurm/slurm.conf becomes a
 # symlink to DIR/etc/slurm.conf (the slurm executor's job step drops SLURM_CONF inside jobs, so
 # the client tools must find the file at the default path). An /etc/slurm/slurm.conf that is a
@@ -129,6 +131,16 @@ CPUS=$(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$NODE")
 CORES=$(sed -n 's/.*CoresPerSocket=\([0-9]*\).*/\1/p' <<<"$NODE")
 NODE=$(sed -e "s/CPUs=[0-9]*/CPUs=$((CPUS * OVERCOMMIT))/" \
     -e "s/CoresPerSocket=[0-9]*/CoresPerSocket=$((CORES * OVERCOMMIT))/" <<<"$NODE")
+# A GPU generic resource with no GPU behind it: jobs that ask for --gres=gpu:N are scheduled on
+# it as on a GPU node, and run on the CPU. Two, so that two runs' GPU jobs fit. SLURM 22.05
+# drops a GPU gres that names no file ("Removing file-less GPU"), so each names an empty
+# placeholder file under DIR/dev (no device: with task/none nothing is bound to it).
+GPUS=2
+mkdir -p "$BASE/dev"
+for i in $(seq 0 $((GPUS - 1))); do : >"$BASE/dev/gpu$i"; done
+cat >"$BASE/etc/gres.conf" <<GRES
+NodeName=$HOST Name=gpu File=$BASE/dev/gpu[0-$((GPUS - 1))]
+GRES
 cat >"$CONF" <<CONF
 # Written by tests/cluster/slurm_up.sh: a one-node test cluster, state under $BASE.
 ClusterName=oath
@@ -153,6 +165,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1024
 SchedulerType=sched/backfill
+GresTypes=gpu
 # Take the node's cores from the line below, not from the hardware (see OVERCOMMIT above).
 SlurmdParameters=config_overrides
 MpiDefault=none
@@ -166,8 +179,10 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/linux
 JobCompType=jobcomp/filetxt
 JobCompLoc=$BASE/log/jobcomp.txt
-$NODE NodeAddr=127.0.0.1 State=UNKNOWN
+$NODE Gres=gpu:$GPUS NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+# The same node as partition "gpu", for the README's GPU recipe (docs/cluster.md).
+PartitionName=gpu Nodes=ALL MaxTime=INFINITE State=UP
 CONF
 mkdir -p /etc/slurm
 ln -sfn "$CONF" "$SYSCONF"
