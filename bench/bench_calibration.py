@@ -9,9 +9,10 @@ Not a test: run it by hand on an otherwise idle machine::
 In a temporary folder it draws the demo (its PNGs and the raw stream0 files behind them, 256 x
 256 like OATH's), then times, in this process:
 
-- match: :func:`oath.calibration.origin_rows` + :func:`oath.calibration.match_frames` (every
+- match: :func:`oath.calibration.match.origin_rows` + :func:`oath.calibration.match.match_frames`
+(every
   raw file read through pyucalgarysrs, matched frames written to frames.h5);
-- fit: :func:`oath.calibration.fit_conversion` (PNG reading, geometry, both scaling families,
+- fit: :func:`oath.calibration.output.fit_conversion` (PNG reading, geometry, both scaling families,
   residuals, conversion.yaml, the triplet figure);
 - extraction: the agreement's raw routes, ``--frames`` held-out frames converted and fed to
   classify's :class:`oath.archive.stream.StreamingExtractor` with a random-weight checkpoint, after
@@ -42,9 +43,17 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from oath import calibration as cal
     from oath.archive.conversion import Conversion
     from oath.archive.stream import StreamingExtractor
+    from oath.calibration.agreement import route_records
+    from oath.calibration.match import (
+        MATCHED,
+        list_raw_files,
+        match_frames,
+        origin_rows,
+        read_matched_frames,
+    )
+    from oath.calibration.output import fit_conversion
     from oath.dataset.table import load_classifications
     from oath.demo.dataset import write_demo_dataset
     from oath.network.checkpoint import write_random_checkpoint
@@ -60,14 +69,12 @@ def main() -> None:
 
         harness.wait_for_idle(args)
         with harness.timed() as match:
-            rows = cal.origin_rows(root / "images" / "files_origin.csv", table["picNum"])
-            matches = cal.match_frames(
-                rows, cal.list_raw_files(root / "raw"), out / "m.csv", out / "f.h5"
-            )
-        n_matched = int((matches["status"] == cal.MATCHED).sum())
+            rows = origin_rows(root / "images" / "files_origin.csv", table["picNum"])
+            matches = match_frames(rows, list_raw_files(root / "raw"), out / "m.csv", out / "f.h5")
+        n_matched = int((matches["status"] == MATCHED).sum())
 
         with harness.timed() as fitting:
-            fit = cal.fit_conversion(
+            fit = fit_conversion(
                 out / "m.csv",
                 out / "f.h5",
                 classes / "classifications.csv",
@@ -78,11 +85,11 @@ def main() -> None:
                 out_triplets=out / "triplets.png",
             )
 
-        pics = sorted(matches.loc[matches["status"] == cal.MATCHED, "picNum"].astype(int))
+        pics = sorted(matches.loc[matches["status"] == MATCHED, "picNum"].astype(int))
         pics = (pics * (args.frames // len(pics) + 1))[: args.frames]
         sites = dict(zip(matches["picNum"].astype(int), matches["station"], strict=True))
         angles = dict(zip(table["picNum"].astype(int), table["angle"].astype(float), strict=True))
-        frames = cal.read_matched_frames(out / "f.h5", sorted(set(pics)))
+        frames = read_matched_frames(out / "f.h5", sorted(set(pics)))
         conversion = Conversion.from_config(fit["conversion"])
         write_random_checkpoint(work / "ckpt" / "v4", seed=1804)
         with harness.timed() as startup:
@@ -90,10 +97,10 @@ def main() -> None:
                 work / "ckpt" / "v4", batch_size=args.batch_size, threads=args.threads
             )
         with extractor:
-            warm = cal.route_records(pics[: args.batch_size], frames, sites, angles, conversion)
+            warm = route_records(pics[: args.batch_size], frames, sites, angles, conversion)
             extractor.run(warm)
             with harness.timed() as extraction:
-                records = cal.route_records(pics, frames, sites, angles, conversion)
+                records = route_records(pics, frames, sites, angles, conversion)
                 extractor.run(records)
 
     per_match = match.wall / args.images

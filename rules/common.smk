@@ -8,7 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-import oath.calibration
+import oath.calibration.match
 import oath.config
 import oath.dataset.source
 import oath.dataset.download
@@ -339,7 +339,7 @@ def get_raw_images(wildcards=None):
         return DATA.demo_raw_dir()
     if is_fetching_raw_images():
         return FETCHED_RAW_LISTING
-    raise WorkflowError(oath.calibration.RAW_IMAGES_NEEDED)
+    raise WorkflowError(oath.calibration.match.RAW_IMAGES_NEEDED)
 
 
 def get_raw_image_files(wildcards):
@@ -350,8 +350,8 @@ def get_raw_image_files(wildcards):
     if is_fetching_raw_images():
         return [FETCHED_RAW_LISTING]
     try:
-        return [str(p) for p in oath.calibration.list_raw_files(get_raw_images())]
-    except oath.calibration.CalibrationError as exc:
+        return [str(p) for p in oath.calibration.match.list_raw_files(get_raw_images())]
+    except oath.calibration.match.CalibrationError as exc:
         raise WorkflowError(str(exc)) from None
 
 

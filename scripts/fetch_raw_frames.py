@@ -1,6 +1,6 @@
 """Adapter for rule fetch_raw_frames: the raw files files_origin.csv needs, via pyucalgarysrs."""
 
-from oath.calibration import fetch_raw_files, origin_rows
+from oath.calibration.match import fetch_raw_files, origin_rows
 from oath.dataset.table import load_classifications
 from oath.logs import log_to_file, summary
 

@@ -1,6 +1,6 @@
 """Adapter for rule fit_conversion: fit the raw-to-OATH conversion per site (split 0, training)."""
 
-from oath.calibration import fit_conversion
+from oath.calibration.output import fit_conversion
 from oath.logs import log_to_file
 
 log_to_file(snakemake.log[0])

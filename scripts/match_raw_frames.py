@@ -1,6 +1,6 @@
 """Adapter for rule match_raw_frames: every data-set image to its raw frame (files_origin.csv)."""
 
-from oath.calibration import list_raw_files, match_frames, origin_rows
+from oath.calibration.match import list_raw_files, match_frames, origin_rows
 from oath.dataset.table import load_classifications
 from oath.logs import log_to_file, summary
 

@@ -1,8 +1,9 @@
 """Adapter for rule measure_agreement: labels from OATH's PNGs against labels from raw frames."""
 
-from oath.calibration import measure_agreement, summary_line
+from oath.calibration.agreement import measure_agreement, summary_line
 from oath.config import checkpoint_prefix
 from oath.logs import log_to_file, summary
+from oath.network.device import RunOptions
 
 log_to_file(snakemake.log[0])
 result = measure_agreement(
@@ -21,9 +22,11 @@ result = measure_agreement(
     train_fraction=snakemake.params.train_fraction,
     layer=snakemake.params.layer,
     provenance=dict(snakemake.params.provenance),
-    batch_size=snakemake.params.batch_size,
-    threads=snakemake.threads,
-    precision=snakemake.params.precision,
+    run=RunOptions(
+        batch_size=snakemake.params.batch_size,
+        threads=snakemake.threads,
+        precision=snakemake.params.precision,
+    ),
     files_origin=snakemake.input.origins,
 )
 summary(summary_line(result))

@@ -21,17 +21,17 @@ import yaml
 from oath.archive.cdf import write_synthetic_asf_cdf
 from oath.archive.conversion import Conversion, Crop, Scaling
 from oath.archive.themis import read_frames, read_gray8
-from oath.calibration import (
+from oath.calibration.fit import fit_site
+from oath.calibration.match import (
     MATCHED,
     CalibrationError,
-    fit_conversion,
-    fit_site,
     match_frames,
     origin_problems,
     origin_rows,
     read_matched_frames,
     read_matches,
 )
+from oath.calibration.output import fit_conversion
 from oath.config import validate_config
 from oath.demo.dataset import demo_conversion, write_demo_dataset
 from oath.demo.stream0 import archive_path, synthetic_frames, write_stream0
@@ -162,7 +162,7 @@ def small_demo(tmp_path_factory):
 
 
 def test_the_demo_fit_recovers_its_secret_and_classify_can_use_it(small_demo, tmp_path):
-    from oath.calibration import list_raw_files
+    from oath.calibration.match import list_raw_files
     from oath.dataset.table import load_classifications
 
     classes = small_demo / "classifications"
@@ -311,7 +311,7 @@ class FakeUCalgaryAPI:
 
 
 def test_calibrate_fetches_exactly_the_files_it_needs(tmp_path, archive):
-    from oath.calibration import fetch_raw_files, list_raw_files
+    from oath.calibration.match import fetch_raw_files, list_raw_files
 
     api = FakeUCalgaryAPI(archive)
     try:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from oath.archive.themis import name_stem, read_gray8
-from oath.calibration import MATCHED
+from oath.calibration.match import MATCHED
 from oath.config import validate_config
 from oath.demo.dataset import demo_conversion
 from tests.browser import load_page

@@ -41,12 +41,7 @@ from oath.fit.classifiers import (
     CLASSIFIERS,
     CV_FOLDS,
     DEFAULT_CLASSIFIERS,
-    LOGISTIC_CS,
-    LOGISTIC_OPTIONS,
     RIDGE_ALPHA,
-    SVM_CS,
-    SVM_OPTIONS,
-    SVM_PATIENCE,
     check_classifiers,
     run_split,
 )
@@ -58,6 +53,14 @@ from oath.fit.protocols import (
     tuned_left_out,
 )
 from oath.fit.ridge import write_json
+from oath.fit.summaries import (
+    layer_results,
+    leakage_gap,
+    methods,
+    split_summary,
+    versus_published_ridge,
+    versus_ridge,
+)
 from oath.network.featurefile import (
     LAYERS,
     LOGITS,
@@ -68,8 +71,6 @@ from oath.network.featurefile import (
 )
 
 log = logging.getLogger(__name__)
-
-AURORA = 0  # class index of "aurora" in class2
 
 
 @dataclass(frozen=True)
@@ -162,198 +163,6 @@ def load_inputs(
     )
 
 
-def _summary(per_split: list[dict[str, Any]], labels: str) -> dict[str, Any]:
-    acc = [r["accuracy"] for r in per_split]
-    f1 = [r["macro_f1"] for r in per_split]
-    entry: dict[str, Any] = {
-        "accuracies": acc,
-        "mean_accuracy": float(np.mean(acc)),
-        "std_accuracy": float(np.std(acc)),
-        "printed_line": f"{np.mean(acc)} {np.std(acc)}",  # print(np.mean(acc), np.std(acc))
-        "macro_f1s": f1,
-        "mean_macro_f1": float(np.mean(f1)),
-        "std_macro_f1": float(np.std(f1)),
-    }
-    if labels == "class2":
-        tpr = [r["recall"][AURORA] for r in per_split]
-        known = [t for t in tpr if t is not None]
-        entry.update(
-            aurora_tprs=tpr,
-            mean_aurora_tpr=float(np.mean(known)) if known else None,
-            std_aurora_tpr=float(np.std(known)) if known else None,
-        )
-    if "chosen" in per_split[0]:
-        entry["chosen_C"] = [r["chosen"]["C"] for r in per_split]
-    entry["per_split"] = per_split
-    return entry
-
-
-def _log_entry(c: str, p: str, name: str, entry: dict[str, Any]) -> None:
-    log.info(
-        "%s / %s / %s: accuracy %.4f +- %.4f, macro F1 %.4f%s",
-        c,
-        p,
-        name,
-        entry["mean_accuracy"],
-        entry["std_accuracy"],
-        entry["mean_macro_f1"],
-        f", chosen C {entry['chosen_C']}" if "chosen_C" in entry else "",
-    )
-    grid = {"logistic": LOGISTIC_CS, "linear_svm": SVM_CS}.get(c.rsplit(" / ", 1)[-1])
-    if grid and any(C in (grid[0], grid[-1]) for C in entry.get("chosen_C", [])):
-        log.warning(
-            "%s / %s / %s: a chosen C lies at the end of the grid %s; the best C may lie "
-            "outside it",
-            c,
-            p,
-            name,
-            list(grid),
-        )
-    capped = sum(r.get("fits_at_max_iter", 0) for r in entry["per_split"])
-    if capped:
-        log.warning("%s / %s / %s: %d fit(s) reached max_iter", c, p, name, capped)
-
-
-def _results(
-    layer: str,
-    classifiers: Sequence[str],
-    protocols: list[str],
-    labels: Sequence[str],
-    task_protocols: list[str],
-    outputs: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """classifier -> protocol -> label set -> summary over that protocol's splits, for one
-    feature set (``layer``, named in the log)."""
-    results: dict[str, Any] = {c: {p: {} for p in protocols} for c in classifiers}
-    for c in classifiers:
-        for p in protocols:
-            for name in labels:
-                per_split = [
-                    o[c][name] for q, o in zip(task_protocols, outputs, strict=True) if q == p
-                ]
-                results[c][p][name] = _summary(per_split, name)
-                _log_entry(f"{layer} / {c}", p, name, results[c][p][name])
-    return results
-
-
-def _leakage_gap(results: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
-    """Published minus grouped mean accuracy per classifier and label set."""
-    gap: dict[str, Any] = {}
-    for c, by_protocol in results.items():
-        if "grouped" not in by_protocol:
-            continue
-        gap[c] = {}
-        for name in labels:
-            pub = by_protocol["published"][name]["mean_accuracy"]
-            grp = by_protocol["grouped"][name]["mean_accuracy"]
-            gap[c][name] = {
-                "published_mean_accuracy": pub,
-                "grouped_mean_accuracy": grp,
-                "gap": pub - grp,
-                "gap_points": 100.0 * (pub - grp),
-            }
-    return gap
-
-
-def _versus_ridge(results: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
-    """Paired (same splits) accuracy difference of each tuned model to the published ridge."""
-    if "ridge_published" not in results:
-        return {}
-    ridge = results["ridge_published"]
-    versus: dict[str, Any] = {}
-    for c, by_protocol in results.items():
-        if c == "ridge_published":
-            continue
-        versus[c] = {p: {} for p in by_protocol}
-        for p, by_label in by_protocol.items():
-            for name in labels:
-                diff = np.subtract(by_label[name]["accuracies"], ridge[p][name]["accuracies"])
-                versus[c][p][name] = {
-                    "per_split": diff.tolist(),
-                    "mean": float(np.mean(diff)),
-                    "std": float(np.std(diff)),
-                }
-    return versus
-
-
-def _split_summary(splits: list[Split], groups: np.ndarray | None) -> list[dict[str, Any]]:
-    rows = []
-    for s in splits:
-        row: dict[str, Any] = {
-            "split": s.index,
-            "n_train": int(s.train.size),
-            "n_test": int(s.test.size),
-            "train_fraction": float(s.train.size / (s.train.size + s.test.size)),
-        }
-        if groups is not None:
-            row["n_train_groups"] = int(np.unique(groups[s.train]).size)
-            row["n_test_groups"] = int(np.unique(groups[s.test]).size)
-        rows.append(row)
-    return rows
-
-
-def _methods(
-    seed: int,
-    protocols_run: Sequence[str],
-    alpha: float,
-    train_fraction: float,
-    classifiers: Sequence[str],
-) -> dict[str, Any]:
-    """The protocols, the classifiers that ran and the CV scheme in words, for the JSON."""
-    cv_words = {
-        "published": f"StratifiedKFold(n_splits={CV_FOLDS}, shuffle=True, random_state={seed})",
-        "grouped": (
-            f"StratifiedGroupKFold(n_splits={CV_FOLDS}, shuffle=True, random_state={seed}) "
-            "on station-night groups"
-        ),
-    }
-    return {
-        "protocol_descriptions": {
-            "published": (
-                f"rows of train_test_split.csv: first round({train_fraction:g} N) indices train, "
-                "rest test"
-            ),
-            "grouped": (
-                f"station-nights shuffled with RandomState([{seed}, split]) and taken until "
-                f"the training part is closest to round({train_fraction:g} N) images; no "
-                "station-night on "
-                "both sides"
-            ),
-        },
-        "classifiers": {
-            name: described
-            for name, described in {
-                "ridge_published": {
-                    "model": f"RidgeClassifier(alpha={alpha}) on the raw features",
-                    "grid": None,
-                },
-                "logistic": {
-                    "model": "StandardScaler + LogisticRegression (multinomial)",
-                    "options": dict(LOGISTIC_OPTIONS),
-                    "grid": {"C": list(LOGISTIC_CS)},
-                    "search": "full grid, warm-started along C within each fold",
-                },
-                "linear_svm": {
-                    "model": "StandardScaler + LinearSVC (one-vs-rest, squared hinge)",
-                    "options": dict(SVM_OPTIONS, random_state=seed),
-                    "grid": {"C": list(SVM_CS)},
-                    "search": (
-                        f"grid walked upwards, stopped after {SVM_PATIENCE} C value(s) below the "
-                        "best CV accuracy"
-                    ),
-                },
-            }.items()
-            if name in classifiers
-        },
-        "cv": {
-            "folds": CV_FOLDS,
-            "scheme": {p: cv_words[p] for p in protocols_run},
-            "strata": "class6 of the training rows (both label sets share the folds)",
-            "note": "selection reads the training part of each split only",
-        },
-    }
-
-
 def layer_plan(
     layers: Sequence[str], layer: str, classifiers: Sequence[str] = CLASSIFIERS
 ) -> dict[str, tuple[str, ...]]:
@@ -411,33 +220,63 @@ def _run_tasks(
     return tasks, outputs, timing
 
 
-def _versus_published_ridge(
-    by_layer: dict[str, dict[str, Any]], labels: Sequence[str]
-) -> dict[str, Any]:
-    """Each feature set x classifier x protocol x label set against the published ridge on
-    Logits under the same protocol: the accuracy difference, in points and in units of that
-    ridge's std over splits, and paired over the same splits."""
-    reference = by_layer.get(LOGITS, {}).get("ridge_published")
-    if reference is None:
-        return {}
-    out: dict[str, Any] = {}
-    for layer, results in by_layer.items():
-        for c, by_protocol in results.items():
-            for p, by_label in by_protocol.items():
-                for name in labels:
-                    ref, entry = reference[p][name], by_label[name]
-                    diff = entry["mean_accuracy"] - ref["mean_accuracy"]
-                    paired = np.subtract(entry["accuracies"], ref["accuracies"])
-                    std = ref["std_accuracy"]
-                    out.setdefault(layer, {}).setdefault(c, {}).setdefault(p, {})[name] = {
-                        "difference": float(diff),
-                        "difference_points": float(100.0 * diff),
-                        "reference_std": float(std),
-                        "in_split_std": float(diff / std) if std > 0 else None,
-                        "paired_mean": float(np.mean(paired)),
-                        "paired_std": float(np.std(paired)),
-                    }
-    return out
+def _checked(labels: Sequence[str], n_splits: int, classifiers: Sequence[str]) -> list[str]:
+    """The classifiers to run, once labels, split count and classifier names are known good."""
+    try:
+        classifiers = check_classifiers(classifiers)
+    except ValueError as exc:
+        raise ProtocolInputError(str(exc)) from None
+    for name in labels:
+        if name not in LABEL_NAMES:
+            raise ProtocolInputError(
+                f"unknown label set {name!r}; use {', '.join(sorted(LABEL_NAMES))}."
+            )
+    if n_splits < 1:
+        raise ProtocolInputError(f"n_splits must be at least 1, got {n_splits}.")
+    return list(classifiers)
+
+
+@dataclass
+class _Protocols:
+    """The split protocols the data supports, and what was left out and why."""
+
+    splits: dict[str, list[Split]]
+    groups: np.ndarray | None
+    classifiers: list[str]
+    skipped: dict[str, str]
+    left_out: dict[str, Any]
+    classifiers_left_out: dict[str, Any]
+
+    @classmethod
+    def plan(
+        cls,
+        data: ComparisonData,
+        classifiers: list[str],
+        n_splits: int,
+        seed: int,
+        split_file: str,
+        train_fraction: float,
+    ) -> _Protocols:
+        published = published_splits(data.split_rows, n_splits, split_file, train_fraction)
+        strata = data.table["class6"].to_numpy(dtype=np.int64)
+        classifiers, dropped = tuned_left_out(classifiers, published, strata, CV_FOLDS)
+        found = cls({"published": published}, None, classifiers, dict(data.skipped), {}, dropped)
+        if data.origins is None:
+            return found
+        found.groups = groups = data.origins.group
+        tuned = any(c != "ridge_published" for c in classifiers)
+        short = grouped_shortfall(groups, n_splits, seed, train_fraction, cross_validated=tuned)
+        if short is None:
+            found.splits["grouped"] = grouped_splits(groups, n_splits, seed, train_fraction)
+            found.classifiers, more = tuned_left_out(
+                classifiers, found.splits["grouped"], strata, CV_FOLDS
+            )
+            found.classifiers_left_out.update(more)
+        else:
+            found.skipped["grouped"] = f"{short['reason']}; only the published splits were scored"
+            found.left_out["grouped"] = short
+            log.warning("grouped protocol left out: %s", found.skipped["grouped"])
+        return found
 
 
 def compare(
@@ -454,37 +293,12 @@ def compare(
 ) -> dict[str, Any]:
     """Score every feature set x classifier x protocol x label set (:func:`layer_plan` says
     which classifiers run on which feature set); see :func:`compare_to_file` for keys."""
-    try:
-        classifiers = check_classifiers(classifiers)
-    except ValueError as exc:
-        raise ProtocolInputError(str(exc)) from None
-    for name in labels:
-        if name not in LABEL_NAMES:
-            raise ProtocolInputError(
-                f"unknown label set {name!r}; use {', '.join(sorted(LABEL_NAMES))}."
-            )
-    if n_splits < 1:
-        raise ProtocolInputError(f"n_splits must be at least 1, got {n_splits}.")
+    classifiers = _checked(labels, n_splits, classifiers)
     ys = {name: data.table[name].to_numpy(dtype=np.int64) for name in labels}
-    splits = {"published": published_splits(data.split_rows, n_splits, split_file, train_fraction)}
-    groups = None
-    skipped, left_out = dict(data.skipped), {}
-    strata = data.table["class6"].to_numpy(dtype=np.int64)
-    classifiers, classifiers_left_out = tuned_left_out(
-        classifiers, splits["published"], strata, CV_FOLDS
-    )
-    if data.origins is not None:
-        groups = data.origins.group
-        tuned = any(c != "ridge_published" for c in classifiers)
-        short = grouped_shortfall(groups, n_splits, seed, train_fraction, cross_validated=tuned)
-        if short is None:
-            splits["grouped"] = grouped_splits(groups, n_splits, seed, train_fraction)
-            classifiers, more = tuned_left_out(classifiers, splits["grouped"], strata, CV_FOLDS)
-            classifiers_left_out.update(more)
-        else:
-            skipped["grouped"] = f"{short['reason']}; only the published splits were scored"
-            left_out["grouped"] = short
-            log.warning("grouped protocol left out: %s", skipped["grouped"])
+    protocols = _Protocols.plan(data, classifiers, n_splits, seed, split_file, train_fraction)
+    splits, groups, classifiers = protocols.splits, protocols.groups, protocols.classifiers
+    skipped, left_out = protocols.skipped, protocols.left_out
+    classifiers_left_out = protocols.classifiers_left_out
     plan = layer_plan(list(data.layers), data.layer, classifiers)
     tasks, outputs, timing = _run_tasks(data, plan, ys, splits, seed, n_jobs, alpha)
     by_layer = {}
@@ -493,7 +307,7 @@ def compare(
         if ran:
             protocols_run = [tasks[k][1] for k in ran]
             outputs_run = [outputs[k] for k in ran]
-            by_layer[layer] = _results(
+            by_layer[layer] = layer_results(
                 layer, plan[layer], list(splits), labels, protocols_run, outputs_run
             )
     results = by_layer[LOGITS]
@@ -519,18 +333,16 @@ def compare(
         },
         "layers_skipped": dict(data.layers_skipped or {}),
         "grouping": None if data.origins is None else data.origins.summary(),
-        "splits": {
-            p: _split_summary(splits[p], groups if p == "grouped" else None) for p in splits
-        },
+        "splits": {p: split_summary(splits[p], groups if p == "grouped" else None) for p in splits},
         "classifiers_run": list(classifiers),
         "classifiers_left_out": classifiers_left_out,
-        **_methods(seed, list(splits), alpha, train_fraction, classifiers),
+        **methods(seed, list(splits), alpha, train_fraction, classifiers),
         "results": results,
         "layer_results": {name: r for name, r in by_layer.items() if name != LOGITS},
         "published_printed_line": published_line,
-        "leakage_gap": _leakage_gap(results, labels),
-        "versus_ridge": _versus_ridge(results, labels),
-        "versus_published_ridge": _versus_published_ridge(by_layer, labels),
+        "leakage_gap": leakage_gap(results, labels),
+        "versus_ridge": versus_ridge(results, labels),
+        "versus_published_ridge": versus_published_ridge(by_layer, labels),
         "provenance": dict(data.provenance),
         "timing_s": timing,
     }

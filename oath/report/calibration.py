@@ -108,11 +108,11 @@ def per_class_table(result: dict[str, Any]) -> Table:
     return Table.of(header, rows, numeric=(1, 2, 3))
 
 
-def origins_left_out_table(rows: list[dict[str, Any]]) -> Table | None:
-    """files_origin.csv rows left out, with file and line (line 0: the picNum has no row);
-    None when there are none."""
+def origins_left_out_part(rows: list[dict[str, Any]], words: str) -> tuple[list[str], list[str]]:
+    """HTML and Markdown: ``words`` and the table of files_origin.csv rows left out, with file
+    and line (line 0: the picNum has no row); nothing when there are none."""
     if not rows:
-        return None
+        return [], []
     body = [
         (
             Path(r["file"]).name,
@@ -122,7 +122,8 @@ def origins_left_out_table(rows: list[dict[str, Any]]) -> Table | None:
         )
         for r in rows
     ]
-    return Table.of(["file", "line", "picNum", "why left out"], body, numeric=(1, 2))
+    table = Table.of(["file", "line", "picNum", "why left out"], body, numeric=(1, 2))
+    return [f"<p>{escape(words)}</p>", table.html()], ["", words, "", table.markdown(), ""]
 
 
 def write_calibration_page(
@@ -178,14 +179,12 @@ def calibration_section(calibration: str | Path, triplets: str | Path | None) ->
     notes = [entry["angle_note"] for entry in result["sites"].values() if "angle_note" in entry]
     if notes:
         html.append(f'<p class="small">Angles: {escape(notes[0])}.</p>')
-    left_out = origins_left_out_table(result.get("files_origin_left_out") or [])
-    if left_out is not None:
-        words = (
-            "files_origin.csv rows left out of the calibration (station or time unreadable "
-            "or unknown):"
-        )
-        html += [f"<p>{escape(words)}</p>", left_out.html()]
-        md += [words, "", left_out.markdown(), ""]
+    words = (
+        "files_origin.csv rows left out of the calibration (station or time unreadable or unknown):"
+    )
+    left_html, left_md = origins_left_out_part(result.get("files_origin_left_out") or [], words)
+    html += left_html
+    md += left_md
     unmatched = result["unmatched"][:10]
     if unmatched:
         rows = [(u["picNum"], u["station"], u["time"], u["reason"]) for u in unmatched]

@@ -10,7 +10,7 @@ from typing import Any
 
 from oath.fit.published import PUBLISHED_LINE
 from oath.network.featurefile import LOGITS
-from oath.report.calibration import origins_left_out_table
+from oath.report.calibration import origins_left_out_part
 from oath.report.provenance import has_random_weights
 from oath.report.tables import Section, Table, escape
 
@@ -78,14 +78,13 @@ def protocols_section(result: dict[str, Any], source: str = "extracted") -> Sect
     if sentences:
         html.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in sentences) + "</ul>")
     md.extend(f"- {s}" for s in sentences)
-    left_out = origins_left_out_table(result.get("origins_left_out") or [])
-    if left_out is not None:
-        words = (
-            "files_origin.csv rows left out of the grouped protocol (station or time "
-            "unreadable); the published protocol scores every image:"
-        )
-        html += [f"<p>{escape(words)}</p>", left_out.html()]
-        md += ["", words, "", left_out.markdown()]
+    words = (
+        "files_origin.csv rows left out of the grouped protocol (station or time unreadable); "
+        "the published protocol scores every image:"
+    )
+    left_html, left_md = origins_left_out_part(result.get("origins_left_out") or [], words)
+    html += left_html
+    md += left_md
     layer_html, layer_md = _layers_part(result)
     html += [*layer_html, "</section>"]
     md += ["", *layer_md]
