@@ -376,12 +376,8 @@ def get_images_dir(wildcards):
 
 
 def is_calibration_reported():
-    """The report shows the calibration when calibrate is asked for, or has run and its raw
-    frames are still known (raw_images given again, the demo, or calibrate.fetch)."""
-    settings = getattr(workflow, "dag_settings", None)
-    targets = set(getattr(settings, "targets", None) or ())
-    if "calibrate" in targets:
-        return True
+    """The report shows the calibration once calibrate has run and its raw frames are still
+    known (raw_images given again, the demo, or calibrate.fetch)."""
     if not Path(CALIBRATION).is_file():
         return False
     if config["raw_images"] or DATA.is_demo or is_fetching_raw_images():

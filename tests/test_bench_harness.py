@@ -1,5 +1,7 @@
 """bench/harness.py: what every benchmark script measures with must measure the right thing."""
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,10 +14,20 @@ BURN = "b = bytearray(200 * 2**20); b[:: 4096] = b'x' * len(b[:: 4096]); sum(ran
 
 
 def test_each_child_gets_its_own_cpu_and_peak_memory():
-    hungry, idle = harness.run_children(
-        [["-c", BURN + "; print('hungry')"], ["-c", "import time; time.sleep(0.3)"]]
+    # Measured from a small fresh process, as a benchmark script is: Linux counts the parent's
+    # own peak in at the spawn, and a pytest worker's peak is whatever its earlier tests left.
+    code = (
+        "import dataclasses, json, sys; sys.path.insert(0, sys.argv[1]); import harness\n"
+        f"runs = harness.run_children([['-c', {BURN + '; print(1)'!r}],"
+        " ['-c', 'import time; time.sleep(0.3)']])\n"
+        "print(json.dumps([dataclasses.asdict(r) for r in runs]))"
     )
-    assert hungry.stdout == "hungry\n"
+    bench = str(Path(__file__).resolve().parents[1] / "bench")
+    done = subprocess.run(
+        [sys.executable, "-c", code, bench], capture_output=True, text=True, check=True
+    )
+    hungry, idle = (harness.ChildRun(**r) for r in json.loads(done.stdout))
+    assert hungry.stdout == "1\n"
     assert hungry.cpu > 0.1 and hungry.peak_gib > 0.19
     # wait4 on each child: the other's CPU and memory are not counted in (RUSAGE_CHILDREN
     # would); Linux counts this process's own peak in at the spawn, hence the floor

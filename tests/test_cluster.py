@@ -54,24 +54,8 @@ SYSTEM_SLURM_CONF = Path("/etc/slurm/slurm.conf")
 USER = "oath-user"  # added by tests/cluster/install_slurm.sh
 
 
-def is_stage_written(*modules: str) -> bool:
-    return all(
-        (REPO / "oath" / f"{module}.py").is_file()
-        or (REPO / "oath" / module / "__init__.py").is_file()
-        for module in modules
-    )
-
-
-def get_target() -> str:
-    """The furthest target the package can run so far: all, else features, else rotate."""
-    if is_stage_written("features", "ridge", "report"):
-        return "all"
-    if is_stage_written("features"):
-        return "features"
-    return "rotate"
-
-
-TARGET = get_target()
+# The whole demo: every stage, as a user runs it.
+TARGET = "all"
 
 
 def get_missing_prerequisite() -> str | None:
@@ -525,7 +509,7 @@ def test_failed_cluster_job_names_its_log_and_reruns_alone(slurm_cluster, cluste
     # the image mended: only its shard is to be redone
     assert run.plan_after.get("rotate_shard") == 1
     assert run.rotations_after == ["shard=00020-00039"]
-    assert run.plan_after.get("extract_shard", 0) == (0 if TARGET == "rotate" else 1)
+    assert run.plan_after.get("extract_shard", 0) == 1
     assert "make_demo_dataset" not in run.plan_after
     assert "make_demo_checkpoint" not in run.plan_after
 

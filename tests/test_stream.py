@@ -254,10 +254,12 @@ def test_classify_workflow_shards_resume_and_grow(tmp_path, checkpoint, model):
     assert str(files[-1]) in page.text and "Failed files (1)" in page.text
     # the conversion in the config keys a user passes back to classify
     assert "angle_per_site gill: 12.5" in page.text and "float32" in page.text
-    # a keogram per site-night, shown above its class strip
+    # a keogram per site-night for papers, and a light one the page shows above its class strip
     assert sorted(p.name for p in (out / "keograms").glob("*.png")) == [
         "fsmi_2014-03-10.png",
+        "fsmi_2014-03-10_page.png",
         "gill_2014-03-10.png",
+        "gill_2014-03-10_page.png",
     ]
     assert "keogram gill 2014-03-10" in page.dom and "keogram fsmi 2014-03-10" in page.dom
     snakemake(workdir, "classify", *CLASSIFY_RULES, "--report", "classify_report.zip")

@@ -26,6 +26,7 @@ from oath.network.inception_v4_torch import (  # noqa: E402
     checkpoint_weights,
     fixture_weights,
     network_variables,
+    preprocess_pixels,
     preprocess_png,
     weights_cache_path,
 )
@@ -84,6 +85,11 @@ def test_preprocessing_equals_tensorflows(fixture):
     for data in encoded:
         expected = preprocess_image(tf.constant(data)).numpy()
         assert np.abs(preprocess_png(data) - expected).max() < 1e-6
+    # classify hands the network gray pixels, not PNGs: the same input as their PNG's
+    gray = rng.randint(0, 256, (64, 48)).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, "PNG")
+    assert np.array_equal(preprocess_pixels(gray), preprocess_png(buffer.getvalue()))
 
 
 def test_checkpoint_weights_are_converted_once_into_a_cache(random_checkpoint, weights, caplog):

@@ -359,6 +359,18 @@ def resize_bilinear(image: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
 def preprocess_png(encoded: bytes) -> np.ndarray:
     """Encoded image bytes to one 299 x 299 x 3 float32 network input in [-1, 1]: the
     reference evaluation preprocessing (see :data:`oath.network.inception_v4.PREPROCESSING`)."""
-    image = decode_rgb(encoded).astype(np.float32) * np.float32(1.0 / 255.0)
+    return preprocess_pixels(decode_rgb(encoded))
+
+
+def preprocess_pixels(image: np.ndarray) -> np.ndarray:
+    """uint8 pixels (H x W gray, H x W x 1 or H x W x 3) to one network input, as
+    :func:`preprocess_png` does for the PNG of those pixels (gray becomes three equal channels,
+    as decoding a gray PNG to RGB does)."""
+    image = np.asarray(image, dtype=np.uint8)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    image = image.astype(np.float32) * np.float32(1.0 / 255.0)
     image = resize_bilinear(central_crop(image))
     return (image - np.float32(0.5)) * np.float32(2.0)

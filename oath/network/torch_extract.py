@@ -36,6 +36,7 @@ from oath.network.inception_v4_torch import (
     InceptionV4Torch,
     Weights,
     checkpoint_weights,
+    preprocess_pixels,
     preprocess_png,
 )
 
@@ -205,12 +206,15 @@ class TorchNetwork:
             images: list[np.ndarray] = []
             for record in records:
                 seen.append(record)
-                if record.png is None:
+                if record.image is not None:  # pixels, as classify hands them over
+                    images.append(preprocess_pixels(record.image))
+                elif record.png is not None:
+                    images.append(preprocess_png(record.png))
+                else:  # a failed row
                     continue
                 rows.append(len(seen) - 1)
-                images.append(preprocess_png(record.png))
                 if not self.keep_images:
-                    record.png = None
+                    record.png = record.image = None
                 if len(rows) == self.batch_size:
                     yield rows, np.stack(images)
                     rows, images = [], []
