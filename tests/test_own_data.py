@@ -53,7 +53,14 @@ def own_run(tmp_path_factory, random_checkpoint):
     raw.write_bytes(raw.read_bytes()[:3000])
     workdir = root.parent / "run"
     workdir.mkdir()
-    write_config(workdir, dataset=str(root), checkpoint="random", raw_images=str(root / "raw"))
+    # class6 alone: what is left out is decided per data set, not per label set
+    write_config(
+        workdir,
+        dataset=str(root),
+        checkpoint="random",
+        raw_images=str(root / "raw"),
+        labels=["class6"],
+    )
     place_demo_checkpoint(workdir, random_checkpoint)
     snakemake(workdir)
     protocols = workdir / "results" / "ridge" / "extracted" / "protocols.json"
