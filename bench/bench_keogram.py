@@ -23,22 +23,20 @@ The page's cost with keograms: ``bench/bench_classify_report.py --keograms``.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import tempfile
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=60)
-    parser.add_argument("--frames-per-file", type=int, default=20)
-    parser.add_argument("--hours-per-year", type=int, default=2080)
+    parser = harness.argument_parser(__doc__, files=60, frames_per_file=20, hours_per_year=2080)
     args = parser.parse_args()
+    print(f"CPU: {harness.cpu_description()}")
     from oath.archive.conversion import Conversion
     from oath.archive.keogram import KEOGRAM_COLUMN, keogram_column
     from oath.archive.stream import iter_frames, predictions_table, write_parquet
@@ -56,6 +54,7 @@ def main() -> None:
             n_files=args.files,
             frames_per_file=args.frames_per_file,
         )
+        harness.wait_for_idle(args)
         started = time.perf_counter()
         records = list(iter_frames(files, Conversion()))
         read_convert = time.perf_counter() - started
