@@ -55,9 +55,9 @@ FEATURES = 1001
 def worker_inputs(args: argparse.Namespace) -> dict[str, object]:
     """The site-hour's raw files, the checkpoint and the model in ``--work`` (in a child, so
     that TensorFlow never counts in this process's peak memory, which ``wait4`` passes on)."""
-    from oath.dataset.table import LABEL_NAMES
+    from oath.demo.classify_run import random_label_models
     from oath.demo.stream0 import write_synthetic_hour
-    from oath.fit.model import LabelModel, Model, save_model
+    from oath.fit.model import Model, save_model
     from oath.network.checkpoint import checkpoint_sha256, write_random_checkpoint
 
     work = Path(args.work)
@@ -66,17 +66,7 @@ def worker_inputs(args: argparse.Namespace) -> dict[str, object]:
         work / "archive", "gill", hour, n_files=args.files, frames_per_file=args.frames
     )
     write_random_checkpoint(work / "ckpt" / "v4", seed=1804)
-    rng = np.random.RandomState(0)
-    labels = {name: tuple(LABEL_NAMES[name]) for name in ("class6", "class2")}
-    # A two-class ridge model has one row of coefficients.
-    coefs = {
-        name: rng.normal(0, 0.05, (len(c) if len(c) > 2 else 1, FEATURES))
-        for name, c in labels.items()
-    }
-    models = {
-        name: LabelModel(name, c, np.arange(len(c)), coefs[name], np.zeros(len(coefs[name])))
-        for name, c in labels.items()
-    }
+    models = random_label_models(np.random.RandomState(0), FEATURES)
     sha = checkpoint_sha256(work / "ckpt" / "v4")
     provenance = {"labels": list(models), "features": {"checkpoint_sha256": sha}}
     save_model(Model(models, provenance), work / "model.npz")

@@ -41,9 +41,9 @@ def main() -> None:
     from oath.archive.keogram import KEOGRAM_COLUMN, keogram_column
     from oath.archive.stream import iter_frames, predictions_table, write_parquet
     from oath.archive.themis import read_frames
-    from oath.dataset.table import LABEL_NAMES
+    from oath.demo.classify_run import random_label_models
     from oath.demo.stream0 import write_synthetic_hour
-    from oath.fit.model import LabelModel, Model
+    from oath.fit.model import Model
 
     with tempfile.TemporaryDirectory(prefix="bench_keogram_") as tmp:
         root = Path(tmp)
@@ -64,13 +64,7 @@ def main() -> None:
             keogram_column(image)
         capture = time.perf_counter() - started
         rng = np.random.RandomState(0)
-        models = {}
-        for name in ("class6", "class2"):
-            k = len(LABEL_NAMES[name])
-            coef = rng.normal(0, 0.05, (k if k > 2 else 1, 1001))
-            models[name] = LabelModel(
-                name, tuple(LABEL_NAMES[name]), np.arange(k), coef, 0 * coef[:, 0]
-            )
+        models = random_label_models(rng)
         features = rng.normal(0, 1, (len(records), 1001)).astype(np.float32)
         table = predictions_table(Model(models, {}), records, features)
         write_parquet(table, root / "with.parquet", {})

@@ -26,11 +26,12 @@ from oath.archive.stream import iter_frames, predictions_table, write_parquet
 from oath.dataset.table import LABEL_NAMES
 from oath.demo.classify_run import (
     SYNTHETIC_SITES,
+    random_label_models,
     synthetic_night_keogram,
     write_synthetic_dataset,
 )
 from oath.demo.stream0 import write_synthetic_hour
-from oath.fit.model import LabelModel, Model, load_model, save_model
+from oath.fit.model import Model, load_model, save_model
 from oath.imaging.png import encode_png
 from oath.report.classify import (
     ReportError,
@@ -64,14 +65,7 @@ MAX_BYTES = 1_500_000  # ... and its size with real keograms, placeholders for o
 
 
 def random_model(path: Path) -> Path:
-    rng = np.random.RandomState(5)
-    label_models = {}
-    for name in ("class6", "class2"):
-        k = len(LABEL_NAMES[name])
-        coef = rng.normal(0, 0.05, (k if k > 2 else 1, 1001))
-        label_models[name] = LabelModel(
-            name, tuple(LABEL_NAMES[name]), np.arange(k), coef, rng.normal(0, 0.1, coef.shape[0])
-        )
+    label_models = random_label_models(np.random.RandomState(5), intercept_scale=0.1)
     provenance = {
         "classifier": "sklearn.linear_model.RidgeClassifier(alpha=0.03)",
         "labels": ["class6", "class2"],

@@ -12,6 +12,7 @@ MODULES = [
     "oath.fit.ridge",
     "oath.imaging.png",
     "oath.network.device",
+    "oath.demo.classify_run",
 ]
 
 

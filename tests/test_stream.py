@@ -18,9 +18,9 @@ from oath.archive.conversion import Conversion
 from oath.archive.inventory import make_inventory
 from oath.archive.stream import classify_shard
 from oath.archive.themis import prepare_images
-from oath.dataset.table import LABEL_NAMES
+from oath.demo.classify_run import random_label_models
 from oath.demo.stream0 import archive_path, synthetic_frames, write_stream0, write_synthetic_hour
-from oath.fit.model import LabelModel, Model, load_model, predict, save_model
+from oath.fit.model import Model, load_model, predict, save_model
 from oath.network.checkpoint import checkpoint_sha256
 from oath.network.featurefile import PRELOGITS, read_features
 from oath.network.features import extract_logits
@@ -49,15 +49,8 @@ def checkpoint(random_checkpoint) -> Path:
 def write_model(checkpoint: Path, path: Path, layer: str = "Logits") -> Path:
     """A ridge model with random coefficients, trained (it says) on this checkpoint's features
     of feature set ``layer``."""
-    rng = np.random.RandomState(5)
-    label_models = {}
     width = 1536 if layer == PRELOGITS else 1001
-    for name in ("class6", "class2"):
-        k = len(LABEL_NAMES[name])
-        coef = rng.normal(0, 0.05, (k if k > 2 else 1, width))
-        label_models[name] = LabelModel(
-            name, tuple(LABEL_NAMES[name]), np.arange(k), coef, rng.normal(0, 0.1, coef.shape[0])
-        )
+    label_models = random_label_models(np.random.RandomState(5), width, intercept_scale=0.1)
     provenance = {
         "labels": ["class6", "class2"],
         "features": {"checkpoint_sha256": checkpoint_sha256(checkpoint), "layer": layer},

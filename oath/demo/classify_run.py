@@ -13,7 +13,7 @@ from oath.archive.keogram import NightKeogram
 from oath.archive.themis import STATUS_OK
 from oath.dataset.table import LABEL_NAMES
 from oath.demo.stream0 import archive_path
-from oath.fit.model import score_column
+from oath.fit.model import LabelModel, score_column
 
 SYNTHETIC_SITES = ("gill", "fsmi", "rank", "snkq", "pina", "tpas", "kapu", "atha", "inuv", "whit")
 SYNTHETIC_REASONS = (
@@ -176,3 +176,26 @@ def synthetic_night_keogram(
     classes = np.where(np.isfinite(data[0]), rng.integers(0, n_classes, minutes), -1)
     start = pd.Timestamp(date, tz="UTC") + pd.Timedelta(hours=first_hour)
     return NightKeogram(site, date, start, data, classes, label_set, len(shown))
+
+
+def random_label_models(
+    rng: np.random.RandomState, n_features: int = 1001, intercept_scale: float = 0.0
+) -> dict[str, LabelModel]:
+    """Both label sets of a ridge model with random coefficients (and intercepts, where
+    ``intercept_scale`` > 0), for tests and benchmarks that need a model, not a trained one.
+
+    >>> models = random_label_models(np.random.RandomState(0))
+    >>> models["class6"].coef.shape, models["class2"].coef.shape  # two classes: one row
+    ((6, 1001), (1, 1001))
+    """
+    models = {}
+    for name in ("class6", "class2"):
+        names = tuple(LABEL_NAMES[name])
+        coef = rng.normal(0, 0.05, (len(names) if len(names) > 2 else 1, n_features))
+        intercept = (
+            rng.normal(0, intercept_scale, coef.shape[0])
+            if intercept_scale
+            else np.zeros(coef.shape[0])
+        )
+        models[name] = LabelModel(name, names, np.arange(len(names)), coef, intercept)
+    return models
