@@ -2,15 +2,13 @@
 
 A shard (one site-hour of raw THEMIS files, see :mod:`oath.archive.inventory`) is streamed: a Python
 generator reads each raw file with pyucalgarysrs (:func:`oath.archive.themis.read_frames`),
-converts its
-frames as :func:`oath.archive.themis.prepare_images` does (crop and scaling by
+converts its frames as :func:`oath.archive.themis.prepare_images` does (crop and scaling by
 :func:`oath.archive.conversion.frame_to_oath`, then the site's angle through the same ImageMagick
 ``-distort SRT`` as :func:`oath.imaging.rotate.rotate_image`, here as its exact sparse linear map
 (:mod:`oath.imaging.rotation_map`, one per angle and frame size, checked against Wand on the first
 frame), and hands the pixels as arrays to a ``tf.data`` pipeline (``from_generator`` ->
 :func:`oath.network.inception_v4.preprocess_pixels` -> batches, prefetched two ahead). A thread
-reads
-the next file while the current one is converted, and the generator runs beside the network.
+reads the next file while the current one is converted, and the generator runs beside the network.
 The pixels are those of the PNG the PNG path writes (no PNG is encoded or decoded per frame),
 so the Logits equal those of ``prepare_images`` + extraction; no file is written per frame
 unless asked for.

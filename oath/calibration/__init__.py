@@ -4,8 +4,7 @@ Fit the raw-frame -> OATH-image conversion against the data set's own images, an
 
 ``classify`` turns raw THEMIS frames into OATH-like images by a crop, a counts -> 0-255 scaling
 and a site angle (:class:`oath.archive.conversion.Conversion`); OATH's ``cropped_scaled`` PNGs were
-made
-from raw frames by a procedure that is not published. ``images/files_origin.csv`` names the
+made from raw frames by a procedure that is not published. ``images/files_origin.csv`` names the
 station and time of every image, so each image can be put beside its raw frame and the
 conversion fitted, per site, and checked:
 
@@ -18,8 +17,7 @@ conversion fitted, per site, and checked:
    eight turns and mirrors of the square frame), the crop window (to the pixel, by the
    correlation of the raw frame with the PNG over the PNG's unclipped sky pixels; the crop
    radius is half the PNG's side, as :func:`oath.archive.conversion.frame_to_oath` makes it), then
-   the
-   scaling, chosen between the families classify has, a fixed linear counts window (least
+   the scaling, chosen between the families classify has, a fixed linear counts window (least
    squares over all training pixels of the site that are not clipped) and a per-frame
    percentile stretch (each frame's window by least squares, then the median percentile rank
    of its ends), by the mean absolute grey-level residual on a validation part of the training
