@@ -11,8 +11,8 @@ CPU seconds of this process (:func:`harness.timed`), after the idle wait: readin
 (:func:`oath.archive.themis.read_frames`), conversion
 (:meth:`oath.archive.conversion.Conversion.to_gray`), rotation by the exact map
 (:mod:`oath.imaging.rotation_map`, map cached beforehand) beside the former PNG + Wand + PNG
-route (:func:`oath.archive.stream.rotate_png` and a decode, on at most 40 frames), and the
-hand-off (the uint8 array as the generator yields it). The network's own rate comes from
+route (:func:`oath.imaging.rotation_map.wand_rotate_png` and a decode, on at most 40 frames),
+and the hand-off (the uint8 array as the generator yields it). The network's own rate comes from
 ``bench/bench_classify.py`` (steady), run at ``--precision float32 bfloat16``.
 """
 
@@ -48,11 +48,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from oath.archive.conversion import Conversion
-    from oath.archive.stream import FrameRecord, record_pixels, rotate_png
+    from oath.archive.stream import FrameRecord, record_pixels
     from oath.archive.themis import read_frames
     from oath.demo.stream0 import write_synthetic_hour
     from oath.imaging.rotate import import_wand
-    from oath.imaging.rotation_map import load_rotation_map
+    from oath.imaging.rotation_map import load_rotation_map, wand_rotate_png
 
     print(f"CPU: {harness.cpu_description()}")
     wand = import_wand()
@@ -74,7 +74,7 @@ def main() -> None:
         rotated, t_map = cpu_ms(rotation.rotate, grays)
 
         def png_route(gray: np.ndarray) -> np.ndarray:
-            with wand.Image(blob=rotate_png(gray, args.angle), format="png") as img:
+            with wand.Image(blob=wand_rotate_png(gray, args.angle), format="png") as img:
                 return np.array(img)[:, :, 0]
 
         _, t_wand = cpu_ms(png_route, grays[:WAND_FRAMES])

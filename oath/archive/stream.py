@@ -52,7 +52,6 @@ from oath.imaging.rotation_map import (
     differing_pixels,
     load_rotation_map,
     wand_rotate,
-    wand_rotate_png,
 )
 from oath.network.device import DEVICE_ATTR, RunOptions
 from oath.network.featurefile import BACKEND_ATTR, LOGITS, PRELOGITS, Features, write_features
@@ -87,12 +86,6 @@ class FrameRecord:
         """The frame's PNG name, as the PNG path has it: ``<stem>_fNN.png`` or ``<stem>.png``."""
         suffix = "" if input_kind(self.file) == "image" else f"_f{self.frame:02d}"
         return f"{name_stem(self.file)}{suffix}.png"
-
-
-def rotate_png(gray: np.ndarray, angle: float) -> bytes:
-    """``convert IN.png -background black -distort SRT ANGLE +repage OUT.png`` in memory
-    (:func:`oath.imaging.rotation_map.wand_rotate_png`)."""
-    return wand_rotate_png(gray, angle)
 
 
 class Rotator:

@@ -41,17 +41,19 @@ def route_records(
     conversion: Any,
 ) -> list[Any]:
     """classify's stream records for raw frames: converted, then turned by each image's own
-    angle from classifications.csv (as the rotation rule turned its PNG)."""
-    from oath.archive.stream import FrameRecord, rotate_png
+    angle from classifications.csv (as the rotation rule turned its PNG). Through Wand, not the
+    exact map classify uses: OATH's angles differ from image to image, and a map pays off only
+    over many frames of one angle."""
+    from oath.archive.stream import FrameRecord
     from oath.archive.themis import STATUS_OK
-    from oath.imaging.png import encode_png
+    from oath.imaging.rotation_map import wand_rotate
 
     records = []
     for pic in pics:
         gray = conversion.to_gray(frames[pic], sites[pic])
         angle = angles[pic]
-        png = rotate_png(gray, angle) if angle else encode_png(gray)
-        records.append(FrameRecord(str(pic), 0, None, sites[pic], STATUS_OK, png))
+        image = wand_rotate(gray, angle) if angle else gray
+        records.append(FrameRecord(str(pic), 0, None, sites[pic], STATUS_OK, image=image))
     return records
 
 
