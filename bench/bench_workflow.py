@@ -1,32 +1,36 @@
 #!/usr/bin/env python3
-"""Benchmark the whole replication run against the speed of its network.
+"""Benchmark the whole replication run against the floors of its stages.
 
-Not a test: run it by hand on an otherwise idle machine (about 35 minutes on a 2-core AVX2
+Not a test: run it by hand on an otherwise idle machine (about 40 minutes on a 2-core AVX2
 EPYC at the OATH size)::
 
     .venv/bin/python bench/bench_workflow.py                 # 5,824 images, --cores 2
     .venv/bin/python bench/bench_workflow.py --images 300    # the default demo, a quick check
 
 In a scratch folder it runs the README's workflow (``snakemake --cores N``) on an OATH-size demo
-with the random-weight checkpoint, in four steps, all in this one command:
+with the random-weight checkpoint, all in this one command:
 
-1. acquisition (not part of the ratio): the demo images and the checkpoint are drawn, as a
+1. acquisition (not part of any figure): the demo images and the checkpoint are drawn, as a
    real run downloads them once (``--until make_demo_dataset make_demo_checkpoint``);
-2. the run: every other job, from rotation to the report, wall-timed; per stage, the jobs'
-   own timings (Snakemake ``benchmark:`` files) give how many jobs ran, their summed seconds
-   and the stage's window (first start to last end);
-3. the network floor: Inception-v4 alone on a sample of the demo images, rotated by 30 degrees
-   beforehand so it can be measured before the run too (the network's cost does not depend on
-   the angle), in fresh processes after a warm-up (steady s/image x the image count), at the
-   run's precision and batch size, on all cores two ways: one process with a thread per core,
-   and one 1-thread process per core timed together (as the run's extract_shard jobs run);
-   each measured before and after the run, the fastest of all counts (smallest floor,
-   strictest ratio);
+2. the stage floors, each stage alone on all cores of the same machine:
+   - the network: Inception-v4 alone on a sample of the demo images, rotated by 30 degrees
+     beforehand (the network's cost does not depend on the angle), in fresh processes after a
+     warm-up (steady s/image x the image count), at the run's precision and batch size, two
+     ways: one process with a thread per core, and one 1-thread process per core timed
+     together (as the run's extract_shard jobs run); measured before and after the run, the
+     fastest of all counts (smallest floor, strictest ratio);
+   - the rotation: the workflow's rotation jobs alone (``snakemake --cores N rotate``, its
+     wall time, planning included), whose output is then removed so the run starts bare;
+   - the rest: the merge, fits, alpha sweeps, protocol comparison and report forced again after
+     the run (``--forcerun merge_features``), from the first job's start to the last one's end;
+3. the run: every job from rotation to the report, wall-timed; per stage, the jobs' own
+   timings (Snakemake ``benchmark:`` files) give how many jobs ran, their summed seconds and
+   the stage's window (first start to last end);
 4. one changed image: one PNG redrawn, then the same command again; its wall time as a
    fraction of the run's.
 
-Targets (issue "the run at the speed of its network"): run / floor <= 1.35; changed image
-< 0.1 of the run.
+Targets (issue "the OATH run against the floor of all its stages"): whole run / stage floors
+<= 1.20; changed image / whole run <= 0.10. The whole run / network floor is printed too.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from pathlib import Path
 import harness
 import yaml
 
-TARGETS = {"ratio": 1.35, "changed_fraction": 0.1}
+TARGETS = {"ratio_to_stage_floors": 1.20, "changed_fraction": 0.10}
 # The run's rules by stage, in workflow order; a rule not listed is counted under "other".
 STAGES = {
     "rotation": ("rotate_shard",),
@@ -53,6 +57,8 @@ STAGES = {
     "report": ("render_report",),
 }
 ACQUISITION = ("make_demo_dataset", "make_demo_checkpoint")
+# What runs after the features are merged: forced again alone for the last stage floor.
+REST = ("merge_features", *STAGES["ridge fits + sweeps"], "compare_protocols", "render_report")
 
 
 def snakemake(work: Path, cores: int, *extra: str) -> float:
@@ -152,6 +158,28 @@ def floor_images(work: Path, count: int) -> None:
         rotate_image(path, target / path.name, 30.0)
 
 
+def rotation_floor(work: Path, cores: int) -> float:
+    """Wall seconds of the workflow's rotation jobs alone; their output is removed after, so
+    the run rotates every image again as a fresh run does."""
+    wall = snakemake(work, cores, "rotate")
+    for folder in ("results/rotated", "logs/rotate_shard", "benchmarks/rotate_shard"):
+        shutil.rmtree(work / folder, ignore_errors=True)
+    return wall
+
+
+def rest_floor(work: Path, cores: int) -> float:
+    """Seconds from the first start to the last end of the jobs after the features (merge,
+    fits, sweeps, comparison, report), forced again alone after the run."""
+    started = time.time()
+    snakemake(work, cores, "--forcerun", "merge_features")
+    spans = [
+        span for rule, jobs in job_timings(work, started).items() if rule in REST for span in jobs
+    ]
+    if not spans:
+        raise RuntimeError(f"{work}: forcing merge_features reran none of {REST}")
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
 def change_one_image(work: Path) -> Path:
     """Redraw one demo image (inverted pixels): its shard is stale, nothing else is."""
 
@@ -197,6 +225,7 @@ def main() -> None:
                 )
 
         floors_now()
+        report["rotation_floor_s"] = rotation_floor(work, args.cores)
         started = time.time()
         report["run_s"] = snakemake(work, args.cores)
         stages = stage_table(job_timings(work, started))
@@ -204,8 +233,13 @@ def main() -> None:
         for name, values in floors.items():
             report[f"network s/image, {name} (before, after)"] = [round(f, 4) for f in values]
         report["network_s_per_image"] = min(min(values) for values in floors.values())
-        report["floor_s"] = args.images * report["network_s_per_image"]
-        report["ratio"] = report["run_s"] / report["floor_s"]
+        report["network_floor_s"] = args.images * report["network_s_per_image"]
+        report["rest_floor_s"] = rest_floor(work, args.cores)
+        report["stage_floors_s"] = sum(
+            report[key] for key in ("network_floor_s", "rotation_floor_s", "rest_floor_s")
+        )
+        report["ratio_to_network_floor"] = report["run_s"] / report["network_floor_s"]
+        report["ratio_to_stage_floors"] = report["run_s"] / report["stage_floors_s"]
         changed = change_one_image(work)
         report["changed_image"] = changed.name
         started = time.time()
@@ -226,9 +260,8 @@ def main() -> None:
         target = TARGETS.get(key)
         verdict = ""
         if target is not None:
-            sign = "<=" if key == "ratio" else "<"
-            met = value <= target if key == "ratio" else value < target
-            verdict = f"   target {sign} {target}: {'met' if met else 'NOT met'}"
+            met = round(value, 2) <= target  # as the docs show it: two decimals
+            verdict = f"   target <= {target:.2f}: {'met' if met else 'NOT met'}"
         print(f"{key:32s} {shown}{verdict}")
 
 

@@ -14,6 +14,10 @@ rule rotate_shard:
         "logs/rotate_shard/{shard}.log",
     benchmark:
         "benchmarks/rotate_shard/{shard}.tsv"
+    # Every rotation before any extraction: a rotation job beside a network job slowed the
+    # network by ~40% on a 2-core EPYC (memory-bound), so the run is faster with the two apart
+    # (bench/bench_workflow.py).
+    priority: 10
     group:
         "shard"
     conda:

@@ -27,7 +27,7 @@ from typing import Any, Self, TypeVar
 
 import numpy as np
 
-from oath.network import _tf_compat
+from oath.network import _tf_compat, reuse
 from oath.network.checkpoint import checkpoint_sha256, checkpoint_shapes, compare_checkpoint
 from oath.network.device import (
     DEVICE_ATTR,
@@ -446,24 +446,64 @@ def extract_shard(
     if duplicates:
         raise ValueError(f"{out_path}: duplicate image file names in one shard: {duplicates}")
     run = RunOptions(batch_size, threads, precision, gpu_batch_size)
+    digests = reuse.image_digests(image_paths)
+    previous = reuse.load_rows(out_path)
     with open_network(backend, InceptionV4Extractor, checkpoint, run) as (extractor, sha):
-        layers = extractor.extract_layers(image_paths, progress=progress)
+        attrs = {
+            "weights": weights,
+            "checkpoint": str(checkpoint),
+            "checkpoint_sha256": sha.result(),
+            RANDOM_WEIGHTS_ATTR: "true" if random_weights else "false",
+            DEVICE_ATTR: extractor.device,
+            "preprocessing": PREPROCESSING,
+            **framework_attrs(backend),
+        }
+        settings = reuse.settings_of(attrs, extractor.batch_size, precision)
+        kept = reuse.plan_batches(previous, names, digests, settings, extractor.batch_size)
+        layers = _extract_keeping(extractor, image_paths, kept, previous, progress)
         # An empty shard runs nothing: it keeps the precision asked for (the merge does not
         # compare the provenance of shards without rows).
-        precision = extractor.precision_in_use or precision
-    attrs = {
-        "weights": weights,
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": sha.result(),
-        RANDOM_WEIGHTS_ATTR: "true" if random_weights else "false",
-        "precision": precision,
-        DEVICE_ATTR: extractor.device,
-        "preprocessing": PREPROCESSING,
-        **framework_attrs(backend),
-    }
+        in_use = extractor.precision_in_use or (previous.precision_in_use if kept else precision)
+    attrs["precision"] = in_use
     features = Features(names, layers[LOGITS], attrs, prelogits=layers[PRELOGITS])
     write_features(out_path, features)
-    log.info("wrote %s (%d images, %s)", out_path, len(names), precision)
+    if names:
+        reuse.save_rows(out_path, names, digests, layers, settings, in_use)
+    log.info("wrote %s (%d images, %s)", out_path, len(names), in_use)
+
+
+def _extract_keeping(
+    extractor: Any,
+    image_paths: Sequence[str | Path],
+    kept: Sequence[int],
+    previous: reuse.PreviousRows | None,
+    progress: Progress | None,
+) -> dict[str, np.ndarray]:
+    """Both layers of the images: the ``kept`` batches from ``previous``, the others through
+    the network (in one run: each recomputed batch keeps its composition, see
+    :mod:`oath.network.reuse`)."""
+    size = extractor.batch_size
+    batch_of = np.arange(len(image_paths)) // size
+    keep = np.isin(batch_of, kept)
+    todo = [p for p, k in zip(image_paths, keep, strict=True) if not k]
+    computed = extractor.extract_layers(todo, progress=progress)
+    if previous is None or not keep.any():
+        return computed
+    if extractor.precision_in_use not in (None, previous.precision_in_use):
+        log.info(
+            "previous rows in %s, now %s: none kept",
+            previous.precision_in_use,
+            extractor.precision_in_use,
+        )
+        return extractor.extract_layers(image_paths, progress=progress)
+    log.info("kept %d of %d images' rows from the previous extraction", keep.sum(), keep.size)
+    layers = {}
+    for name in LAYERS:
+        rows = np.empty((keep.size, computed[name].shape[1]), np.float32)
+        rows[keep] = previous.layers[name][: keep.size][keep]
+        rows[~keep] = computed[name]
+        layers[name] = rows
+    return layers
 
 
 # --------------------------------------------------------------------------------------------
