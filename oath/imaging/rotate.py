@@ -10,13 +10,15 @@ image (thousands at OATH scale).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
-from oath.atomic import atomic_path, write_text
+from oath.atomic import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,24 @@ def rotate_images(
     log.info("rotated %d image(s)", len(sources))
 
 
+# What the rotation call is; a change to rotate_image's settings must change it, so that images
+# rotated the old way are not kept by a rerun (rotate_shard's record).
+ROTATION_CALL = "distort SRT ANGLE, background black, +repage, PNG zlib level 1, no date chunks"
+REUSE_FOLDER = "reuse"
+
+
+def magick_version() -> str:
+    """The ImageMagick library Wand drives, in its own words."""
+    import_wand()
+    from wand.version import MAGICK_VERSION
+
+    return str(MAGICK_VERSION)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def rotate_shard(
     sources: Sequence[str | Path],
     angles: Sequence[float | str],
@@ -88,11 +108,51 @@ def rotate_shard(
     """Rotate one shard's source images to ``targets`` and list their names in a manifest.
 
     The manifest (file names, one a line) is what extraction reads; it is written last, so it
-    exists only when the whole shard is done.
+    exists only when the whole shard is done. A record beside it (``reuse/<shard>.json``: each
+    image's source and rotated SHA-256 and angle, the ImageMagick version and the call) lets the
+    shard's next run keep the rotated images that would come out the same: one changed image
+    rotates one image.
     """
     targets = [Path(t) for t in targets]
-    rotate_images(sources, targets, angles)
+    manifest = Path(manifest)
+    record_path = manifest.parent / REUSE_FOLDER / f"{manifest.stem}.json"
+    version = magick_version()
+    previous = _read_record(record_path, version)
+    digests = [_sha256(Path(s)) for s in sources]
+    todo = [
+        i
+        for i, target in enumerate(targets)
+        if not _unchanged(previous.get(target.name), digests[i], float(angles[i]), target)
+    ]
+    rotate_images([sources[i] for i in todo], [targets[i] for i in todo], [angles[i] for i in todo])
+    if len(todo) < len(targets):
+        log.info("kept %d rotated image(s) of the previous run", len(targets) - len(todo))
+    images = {
+        t.name: [digest, float(angle), _sha256(t)]
+        for t, digest, angle in zip(targets, digests, angles, strict=True)
+    }
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(record_path, {"imagemagick": version, "call": ROTATION_CALL, "images": images})
     write_text(manifest, "".join(f"{t.name}\n" for t in targets))
+
+
+def _read_record(path: Path, version: str) -> dict[str, list]:
+    """The previous run's images, if it rotated with this ImageMagick and call (else none)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict) or record.get("imagemagick") != version:
+        return {}
+    images = record.get("images") if record.get("call") == ROTATION_CALL else None
+    return images if isinstance(images, dict) else {}
+
+
+def _unchanged(entry: object, source_digest: str, angle: float, target: Path) -> bool:
+    """Whether ``target`` is what rotating the source by ``angle`` would write again."""
+    if not isinstance(entry, list) or len(entry) != 3 or not target.is_file():
+        return False
+    return entry[:2] == [source_digest, angle] and entry[2] == _sha256(target)
 
 
 def read_manifest(manifest: str | Path, rotated_dir: str | Path) -> list[Path]:
