@@ -173,11 +173,16 @@ class Network:
         precision)."""
         run = RunOptions(**options)
         threads, precision = run.threads, run.precision
+        clock = time.perf_counter()
         tf, _ = _tf_compat.load()
         started = time.perf_counter()
+        #: Seconds of each start-up step: TensorFlow's import (0 when already imported), the
+        #: device, the graph (pipeline and network imported), the restore.
+        self.startup = {"tensorflow import": started - clock}
         #: Where the network runs, in words ("GPU: ..." or "CPU: ..."); see
         #: :mod:`oath.network.device`.
         self.device = prepare_device(tf)
+        self.startup["device"] = time.perf_counter() - started
         self.checkpoint = Path(checkpoint)
         self.batch_size = batch_size_for(self.device, run.batch_size, run.gpu_batch_size)
         self.threads = threads
@@ -187,11 +192,15 @@ class Network:
         self.precision_in_use: str | None = "float32" if precision == "float32" else None
         self._tf = tf
         self.graph = tf.Graph()
+        clock = time.perf_counter()
         with self.graph.as_default():
             network = import_inception_v4(self._build_input(tf))
         #: The feature sets' tensors, by name: fetched together, they cost one forward pass.
         self.layers = {LOGITS: network.layers[LOGITS], PRELOGITS: network.layers[PRELOGITS]}
+        self.startup["graph"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         self.session = restore_network(tf, self.graph, network, checkpoint, threads, precision)
+        self.startup["restore"] = time.perf_counter() - clock
         log.info(
             "Inception-v4 (%s) ready, %s restored, in %.1f s (%s, batch %d, %d threads, %s)",
             network.source,
