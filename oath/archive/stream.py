@@ -46,6 +46,7 @@ from oath.fit.model import Model, ModelError, load_model, model_layer, predict, 
 from oath.fit.ridge import class_scores
 from oath.imaging.png import encode_png
 from oath.logs import log_phase, process_seconds
+from oath.network._tf_compat import keep_freed_memory
 from oath.network.device import DEVICE_ATTR, RunOptions
 from oath.network.featurefile import BACKEND_ATTR, LOGITS, PRELOGITS, Features, write_features
 from oath.network.features import Network, open_network
@@ -284,6 +285,7 @@ def classify_shard(
     before = process_seconds()
     if before is not None:
         log_phase(log, "before classify (interpreter, imports)", before)
+    keep_freed_memory()  # before the read-ahead's first batches, not at TensorFlow's import
     with ReadAhead(files, conversion) as rows:  # reads while TensorFlow starts
         fitted = load_model(model)
         log_phase(log, "model", time.perf_counter() - started)
