@@ -25,7 +25,7 @@ step, so the result equals Wand's pixel for pixel:
 
 Every map is checked against Wand on random frames when it is built (:func:`build_rotation_map`
 raises :class:`RotationMapError` on any pixel that differs), and classify checks the first frame
-of each site against Wand again (:mod:`oath.archive.stream`), falling back to Wand for that site
+of each site against Wand again (:mod:`oath.archive.feed`), falling back to Wand for that site
 if they ever differ. Maps are cached on disk (:func:`load_rotation_map`), keyed by ImageMagick's
 version, quantum depth and HDRI flag, the angle, the size and the map format, and written
 atomically.
@@ -59,8 +59,8 @@ QUANTUM_MAX = 65535.0
 #: How many random frames a new map is checked on against Wand.
 CHECK_FRAMES = 2
 #: Most frames per sparse product in :func:`rotate_frames` (a batch is split evenly). On a
-#: 2-core AMD EPYC, 8 to 12 frames of 256 x 256 took ~17% less CPU a frame than one at a time,
-#: 15 to 32 more (their 8-16 MiB float64 arrays leave the cache).
+#: 2-core AMD EPYC (busy; the least of 12 passes), 8 to 12 frames of 256 x 256 took less CPU a
+#: frame than one at a time, 15 to 32 more (their 8-16 MiB float64 arrays leave the cache).
 ROTATE_CHUNK = 12
 #: An 8-bit pixel as ImageMagick's 16-bit quantum (``v * 257``, exact in float64).
 _QUANTUM_OF_8BIT = np.arange(256, dtype=np.float64) * 257.0
