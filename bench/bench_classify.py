@@ -206,7 +206,7 @@ def print_phases(rows: list[dict[str, object]]) -> None:
             print(
                 f"{row['precision']}: read-ahead thread {ahead['cpu_s']:.2f} s CPU for "
                 f"{ahead['frames']} frames ({1e3 * ahead['cpu_s'] / max(ahead['frames'], 1):.2f}"
-                f" ms a frame), all ready {ahead['ready_after_s']:.1f} s after the job's start; "
+                f" ms a frame), all ready {ahead['ready_after_s']:.1f} s after the thread started; "
                 f"the network waited {ahead['waited_s']:.2f} s for frames"
             )
 

@@ -49,7 +49,7 @@ from oath.imaging.rotation_map import (
 log = logging.getLogger(__name__)
 
 #: Pixels the read-ahead thread may hold ready, in bytes: about 1,000 frames of 256 x 256 (a
-#: site-hour holds ~1,200), so most of a job's frames can be ready before TensorFlow is.
+#: site-hour holds ~1,200), so most of a job's frames can be ready before the network is.
 READ_AHEAD_BYTES = 64 * 2**20
 
 
@@ -204,12 +204,13 @@ class ReadAhead:
     """The rows of ``files`` (:func:`file_records`), prepared on a thread ahead of their use.
 
     The thread starts at once and reads, converts and rotates file after file: zlib, numpy and
-    scipy's sparse product release the GIL, so it runs beside the network (and beside
-    TensorFlow's start-up, when made before the network), and iterating only hands over ready
-    rows, in file order. At most ``limit_bytes`` of pixels wait (plus one file's). An error
-    other than a file's or a frame's (those are failed rows) is raised where the rows are
-    taken, after the rows made before it. :meth:`close` (or leaving the ``with`` block) stops
-    the thread after the file in hand.
+    scipy's sparse product release the GIL, so it runs beside the network and while the
+    network is built (not beside TensorFlow's import, which holds the GIL: the thread would
+    slow it and get little done), and iterating only hands over ready rows, in file order. At
+    most ``limit_bytes`` of pixels wait (plus one file's). An error other than a file's or a
+    frame's (those are failed rows) is raised where the rows are taken, after the rows made
+    before it. :meth:`close` (or leaving the ``with`` block) stops the thread after the file in
+    hand.
     """
 
     def __init__(

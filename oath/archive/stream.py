@@ -3,8 +3,8 @@
 A shard (one site-hour of raw THEMIS files, see :mod:`oath.archive.inventory`) is streamed: a
 :class:`oath.archive.feed.ReadAhead` thread reads each raw file with pyucalgarysrs, converts its
 frames and turns them by their site's angle (the exact sparse map of ImageMagick's ``-distort
-SRT``, all the frames of a file in one product), a bounded amount ahead; it starts before
-TensorFlow, so the first files are ready when the network is. A Python generator then only hands
+SRT``, all the frames of a file in one product), a bounded amount ahead; it starts once
+TensorFlow is imported, so the first files are ready when the network is. A generator only hands
 the ready uint8 pixels to a ``tf.data`` pipeline (``from_generator`` ->
 :func:`oath.network.inception_v4.preprocess_pixels` -> batches, prefetched two ahead), beside
 the network. The pixels are those of the PNG the PNG path writes (no PNG is encoded or decoded
@@ -49,7 +49,7 @@ from oath.logs import log_phase, process_seconds
 from oath.network._tf_compat import keep_freed_memory
 from oath.network.device import DEVICE_ATTR, RunOptions
 from oath.network.featurefile import BACKEND_ATTR, LOGITS, PRELOGITS, Features, write_features
-from oath.network.features import Network, open_network
+from oath.network.features import Network, import_backend, open_network
 from oath.network.inception_v4 import (
     PREPROCESSING,
     preprocess_pixels,
@@ -237,7 +237,7 @@ def _log_streaming(rows: ReadAhead, seconds: float, first_batch: float | None) -
         log_phase(log, "frames", seconds)
     log.info(
         "read-ahead thread: %d frame(s), %.2f s CPU (%.2f ms a frame), all ready %.1f s after "
-        "the job's start; the network waited %.2f s for frames",
+        "the thread started; the network waited %.2f s for frames",
         rows.frames,
         rows.cpu_seconds,
         1e3 * rows.cpu_seconds / max(rows.frames, 1),
@@ -285,10 +285,13 @@ def classify_shard(
     before = process_seconds()
     if before is not None:
         log_phase(log, "before classify (interpreter, imports)", before)
-    keep_freed_memory()  # before the read-ahead's first batches, not at TensorFlow's import
-    with ReadAhead(files, conversion) as rows:  # reads while TensorFlow starts
-        fitted = load_model(model)
-        log_phase(log, "model", time.perf_counter() - started)
+    fitted = load_model(model)
+    log_phase(log, "model", time.perf_counter() - started)
+    clock = time.perf_counter()
+    import_backend(backend)  # first: beside the read-ahead thread, it holds the GIL for seconds
+    log_phase(log, f"{backend} import", time.perf_counter() - clock)
+    keep_freed_memory()  # before the read-ahead's first batches (TensorFlow's import does too)
+    with ReadAhead(files, conversion) as rows:  # reads while the network is built
         run = RunOptions(batch_size, threads, precision, gpu_batch_size)
         clock = time.perf_counter()
         with open_network(backend, StreamingExtractor, checkpoint, run) as (extractor, sha):

@@ -173,16 +173,14 @@ class Network:
         precision)."""
         run = RunOptions(**options)
         threads, precision = run.threads, run.precision
-        clock = time.perf_counter()
         tf, _ = _tf_compat.load()
         started = time.perf_counter()
-        #: Seconds of each start-up step: TensorFlow's import (0 when already imported), the
-        #: device, the graph (pipeline and network imported), the restore.
-        self.startup = {"tensorflow import": started - clock}
         #: Where the network runs, in words ("GPU: ..." or "CPU: ..."); see
         #: :mod:`oath.network.device`.
         self.device = prepare_device(tf)
-        self.startup["device"] = time.perf_counter() - started
+        #: Seconds of each start-up step after TensorFlow's import (:func:`import_backend`):
+        #: the device, the graph (pipeline and network imported), the restore.
+        self.startup = {"device": time.perf_counter() - started}
         self.checkpoint = Path(checkpoint)
         self.batch_size = batch_size_for(self.device, run.batch_size, run.gpu_batch_size)
         self.threads = threads
@@ -387,6 +385,22 @@ def open_hashing_checkpoint(
         sha256 = pool.submit(checkpoint_sha256, checkpoint)
         with network(checkpoint, **options) as opened:
             yield opened, sha256
+
+
+def import_backend(backend: str) -> None:
+    """Import ``backend``'s framework (TensorFlow with its settings, or PyTorch) now.
+
+    The import is seconds of Python that hold the GIL: a thread started beside it (classify's
+    read-ahead) slows it and gets little done, so classify imports first. A PyTorch that is not
+    installed is left for :func:`open_network` to explain.
+    """
+    if backend != "torch":
+        _tf_compat.load()
+        return
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
 
 
 @contextmanager
