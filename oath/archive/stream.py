@@ -106,7 +106,7 @@ class StreamingExtractor(Network):
         tf = self._tf
         fetch = {name: self.layers[name] for name in dict.fromkeys((LOGITS, layer))}
         self._records, self._seen = iter(records), []
-        started = time.perf_counter()
+        self.first_batch_seconds, started = None, time.perf_counter()
         self.session.run(self._iterator.initializer)
         rows, batches = [], []
         while True:
@@ -254,6 +254,46 @@ def _log_streaming(rows: ReadAhead, seconds: float, first_batch: float | None) -
     )
 
 
+def _network_pass(
+    files: Sequence[str | Path],
+    conversion: Conversion,
+    fitted: Model,
+    checkpoint: str | Path,
+    run: RunOptions,
+    backend: str,
+    layer: str,
+    *,
+    keep_images: bool,
+) -> tuple[list[FrameRecord], dict[str, np.ndarray], dict[str, str]]:
+    """Every frame of ``files`` through the network: records, features (``layer`` and the
+    Logits) and what made them (checkpoint SHA-256, precision in use, device). Each start-up
+    phase is logged; the frames are read ahead while the network is built."""
+    clock = time.perf_counter()
+    import_backend(backend)  # first: beside the read-ahead thread, it holds the GIL for seconds
+    log_phase(log, f"{backend} import", time.perf_counter() - clock)
+    keep_freed_memory()  # before the read-ahead's first batches (TensorFlow's import does too)
+    with ReadAhead(files, conversion) as rows:  # reads while the network is built
+        clock = time.perf_counter()
+        with open_network(backend, StreamingExtractor, checkpoint, run) as (extractor, sha):
+            steps = getattr(extractor, "startup", None) or {"network": time.perf_counter() - clock}
+            for name, seconds in steps.items():
+                log_phase(log, name, seconds)
+            clock = time.perf_counter()
+            check_model_weights(fitted, sha.result(), checkpoint)
+            log_phase(log, "checkpoint check (its SHA-256)", time.perf_counter() - clock)
+            extractor.keep_images = keep_images
+            clock = time.perf_counter()
+            records, layers = extractor.run(rows, layer)
+            made = {
+                "checkpoint_sha256": sha.result(),
+                "precision": extractor.precision_in_use or run.precision,
+                DEVICE_ATTR: extractor.device,
+            }
+            first = getattr(extractor, "first_batch_seconds", None)
+        _log_streaming(rows, time.perf_counter() - clock, first)
+    return records, layers, made
+
+
 def classify_shard(
     files: Sequence[str | Path],
     checkpoint: str | Path,
@@ -287,36 +327,17 @@ def classify_shard(
         log_phase(log, "before classify (interpreter, imports)", before)
     fitted = load_model(model)
     log_phase(log, "model", time.perf_counter() - started)
-    clock = time.perf_counter()
-    import_backend(backend)  # first: beside the read-ahead thread, it holds the GIL for seconds
-    log_phase(log, f"{backend} import", time.perf_counter() - clock)
-    keep_freed_memory()  # before the read-ahead's first batches (TensorFlow's import does too)
-    with ReadAhead(files, conversion) as rows:  # reads while the network is built
-        run = RunOptions(batch_size, threads, precision, gpu_batch_size)
-        clock = time.perf_counter()
-        with open_network(backend, StreamingExtractor, checkpoint, run) as (extractor, sha):
-            steps = getattr(extractor, "startup", None) or {"network": time.perf_counter() - clock}
-            for name, seconds in steps.items():
-                log_phase(log, name, seconds)
-            clock = time.perf_counter()
-            check_model_weights(fitted, sha.result(), checkpoint)
-            log_phase(log, "checkpoint check (its SHA-256)", time.perf_counter() - clock)
-            extractor.keep_images = save_images
-            layer = model_layer(fitted)
-            clock = time.perf_counter()
-            records, layers = extractor.run(rows, layer)
-            precision = extractor.precision_in_use or precision
-            device = extractor.device
-            first = getattr(extractor, "first_batch_seconds", None)
-        _log_streaming(rows, time.perf_counter() - clock, first)
+    run = RunOptions(batch_size, threads, precision, gpu_batch_size)
+    layer = model_layer(fitted)
+    records, layers, made = _network_pass(
+        files, conversion, fitted, checkpoint, run, backend, layer, keep_images=save_images
+    )
     clock = time.perf_counter()
     table = predictions_table(fitted, records, layers[layer], layer)
     attrs = {
         "weights": weights,
         "checkpoint": str(checkpoint),
-        "checkpoint_sha256": sha.result(),
-        "precision": precision,
-        DEVICE_ATTR: device,
+        **made,
         "preprocessing": PREPROCESSING,
         BACKEND_ATTR: backend,
     }
