@@ -17,7 +17,10 @@ in a fresh Python process after the idle wait (bench/harness.py):
 - job: :func:`oath.archive.stream.classify_shard` on the whole hour, as rule ``classify_shard``
   runs it (interpreter start, imports, graph build, restore, reading, conversion, network,
   ridge and Parquet writing all included): frames/s over the process's wall time, and its peak
-  memory (max RSS from ``wait4``).
+  memory (max RSS from ``wait4``); then where its time went, from the phases its log gives
+  (``phase <name>: <s> s``: start-up before classify, model, TensorFlow's import, device,
+  graph, restore, checkpoint check, first batch, the other frames, outputs; plus the exit,
+  measured from here), beside the steady rate's time for the same frames.
 
 Target: job >= 0.85 x steady, peak < 3 GiB, at each precision. Each row says what the network
 computed in; on a CPU without ``avx512_bf16`` / ``amx_bf16`` the bfloat16 row is float32 in
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -73,9 +77,30 @@ def worker_inputs(args: argparse.Namespace) -> dict[str, object]:
     return {"checkpoint_sha256": sha}
 
 
+class PhaseLog(logging.Handler):
+    """The phases a classify job logs (``phase`` and ``seconds`` on the record), and what its
+    read-ahead thread did (``read_ahead``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.phases: dict[str, float] = {}
+        self.read_ahead: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "phase"):
+            self.phases[record.phase] = record.seconds
+        if hasattr(record, "read_ahead"):
+            self.read_ahead = record.read_ahead
+
+
 def worker_job(args: argparse.Namespace) -> dict[str, object]:
     from oath.archive.stream import classify_shard, shard_provenance
+    from oath.logs import process_seconds
 
+    phases = PhaseLog()
+    logger = logging.getLogger("oath.archive.stream")
+    logger.addHandler(phases)
+    logger.setLevel(logging.INFO)
     work, out = Path(args.work), Path(args.out)
     table = classify_shard(
         sorted(str(p) for p in (work / "archive").rglob("*.pgm.gz")),
@@ -87,8 +112,15 @@ def worker_job(args: argparse.Namespace) -> dict[str, object]:
         threads=args.threads,
         precision=args.precision[0],
     )
+    returned = process_seconds()
     computed_in = (shard_provenance(out / "shard.parquet") or {}).get("precision", "?")
-    return {"frames": int((table["status"] == "ok").sum()), "computed_in": computed_in}
+    return {
+        "frames": int((table["status"] == "ok").sum()),
+        "computed_in": computed_in,
+        "phases": phases.phases,
+        "read_ahead": phases.read_ahead,
+        "returned_s": returned,
+    }
 
 
 def worker_steady(args: argparse.Namespace) -> dict[str, object]:
@@ -135,6 +167,9 @@ def measure_shard(precision: str, args: argparse.Namespace, work: Path) -> dict[
     job, child = run_worker("job", precision, args, work)
     steady_rate = steady["frames"] / steady["seconds"]
     job_rate = job["frames"] / child.wall
+    phases = dict(job["phases"])
+    if job["returned_s"] is not None:  # the worker's JSON line, then the interpreter's exit
+        phases["after classify (JSON, exit)"] = child.wall - job["returned_s"]
     return {
         "precision": precision,
         "computed in": f"{job['computed_in']} / {steady['computed_in']}",
@@ -144,7 +179,36 @@ def measure_shard(precision: str, args: argparse.Namespace, work: Path) -> dict[
         "job/steady": job_rate / steady_rate,
         "peak GiB": child.peak_gib,
         "others": child.others,
+        "phases": phases,
+        "read_ahead": job["read_ahead"],
+        "steady s": job["frames"] / steady_rate,
     }
+
+
+def print_phases(rows: list[dict[str, object]]) -> None:
+    """Where each job's wall time went (the phases its log gives), beside the steady rate's
+    time for the same frames, and what its read-ahead thread did."""
+    names = list(dict.fromkeys(name for row in rows for name in row["phases"]))
+    if not names:
+        return
+    print("\nthe job's phases (its log; s of wall time):")
+    table = [
+        {"phase": name, **{row["precision"]: row["phases"].get(name, math.nan) for row in rows}}
+        for name in names
+    ]
+    table.append({"phase": "sum", **{r["precision"]: sum(r["phases"].values()) for r in rows}})
+    table.append({"phase": "job wall", **{r["precision"]: r["job wall s"] for r in rows}})
+    table.append({"phase": "steady, same frames", **{r["precision"]: r["steady s"] for r in rows}})
+    harness.print_table(table, {"phase": "", **{r["precision"]: ".2f" for r in rows}})
+    for row in rows:
+        ahead = row["read_ahead"]
+        if ahead:
+            print(
+                f"{row['precision']}: read-ahead thread {ahead['cpu_s']:.2f} s CPU for "
+                f"{ahead['frames']} frames ({1e3 * ahead['cpu_s'] / max(ahead['frames'], 1):.2f}"
+                f" ms a frame), all ready {ahead['ready_after_s']:.1f} s after the thread started; "
+                f"the network waited {ahead['waited_s']:.2f} s for frames"
+            )
 
 
 # ------------------------------------------------------------------------------------------
@@ -261,6 +325,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_shard(rows, args)
+    print_phases(rows)
     if planning:
         print("\nplanning a station-year (snakemake -n classify):")
     for key, value in planning.items():

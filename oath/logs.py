@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import sys
+import time
 import warnings
 from collections import Counter
 from typing import TextIO
@@ -99,3 +100,21 @@ def summary(line: str) -> None:
     logging.getLogger("oath").info(line)
     if _terminal is not None:
         print(f"oath: {line}", file=_terminal)
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (interpreter start-up included); None where the
+    system does not say (Linux's ``/proc/self/stat`` does)."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after "pid (name)": field 3 on
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, in ticks since boot
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def log_phase(logger: logging.Logger, phase: str, seconds: float) -> None:
+    """One line ``phase <name>: <seconds> s`` in ``logger``'s log; the record carries
+    ``phase`` and ``seconds`` too, for a benchmark's handler."""
+    logger.info("phase %s: %.2f s", phase, seconds, extra={"phase": phase, "seconds": seconds})

@@ -4,6 +4,7 @@ resume."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import shutil
 import zipfile
@@ -168,8 +169,10 @@ def test_a_stream0_file_and_an_l1_cdf_of_the_same_frames_classify_alike(
         assert relative_l2(theirs, ours).max() < 1e-6
 
 
-def test_a_model_on_pooled_features_is_fed_pooled_features(tmp_path, checkpoint):
-    """A model trained on PreLogitsFlatten gets them from the stream, beside the Logits."""
+def test_a_model_on_pooled_features_is_fed_pooled_features(tmp_path, checkpoint, caplog):
+    """A model trained on PreLogitsFlatten gets them from the stream, beside the Logits; the
+    job's log gives the seconds of each phase."""
+    caplog.set_level(logging.INFO, logger="oath.archive.stream")
     pooled_model = write_model(checkpoint, tmp_path / "pooled.npz", layer=PRELOGITS)
     files = archive(tmp_path / "in", "fsmi", 6, n_files=1)
     extras = tmp_path / "shard.extra"
@@ -194,6 +197,9 @@ def test_a_model_on_pooled_features_is_fed_pooled_features(tmp_path, checkpoint)
     expected = predict(load_model(pooled_model), pooled, PRELOGITS)
     assert table["class6"].tolist() == expected["class6"].classes.tolist()
     assert table["class2"].tolist() == expected["class2"].classes.tolist()
+    phases = {r.phase: r.seconds for r in caplog.records if hasattr(r, "phase")}
+    assert {"restore", "first batch", "outputs (table, extras, Parquet)"} <= set(phases)
+    assert all(seconds >= 0 for seconds in phases.values())
 
 
 def ok_images_of(manifest: pd.DataFrame) -> list[str]:

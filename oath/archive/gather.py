@@ -32,13 +32,15 @@ from typing import Any
 import pandas as pd
 
 from oath.archive.conversion import Conversion
+from oath.archive.feed import iter_frames, record_pixels
 from oath.archive.frames import parse_archive_name
 from oath.archive.keogram import KEOGRAM_COLUMN
-from oath.archive.stream import PROVENANCE_KEY, iter_frames, shard_provenance
+from oath.archive.stream import PROVENANCE_KEY, shard_provenance
 from oath.archive.themis import STATUS_OK
 from oath.atomic import atomic_path
 from oath.dataset.table import LABEL_NAMES
 from oath.fit.model import contact_sheet, score_column
+from oath.imaging.png import encode_png
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +235,10 @@ def contact_sheet_from_frames(
         wanted = {(f, int(k)) for f, k in zip(chosen["file"], chosen["frame"], strict=True)}
         paths = {}
         for record in iter_frames(sorted({f for f, _ in wanted}), conversion):
-            if (record.file, record.frame) in wanted and record.png is not None:
+            pixels = record_pixels(record)
+            if (record.file, record.frame) in wanted and pixels is not None:
                 target = Path(tmp) / f"{len(paths)}.png"
-                target.write_bytes(record.png)
+                target.write_bytes(encode_png(pixels))
                 paths[(record.file, record.frame)] = str(target)
         chosen["png"] = [
             paths.get((f, int(k)), "") for f, k in zip(chosen["file"], chosen["frame"], strict=True)

@@ -9,7 +9,7 @@ of the raw counts *in the orientation the readers return* (:func:`oath.archive.t
 stream0 frames as pyucalgarysrs gives them, L1 CDF frames turned to match), before any
 ``orientation_per_site``, crop, scaling or angle: the conversion for the classifier does not
 change the keogram. This is the column pyaurorax's ``tools.keogram.create`` takes. The
-streamed shard pass (:func:`oath.archive.stream.iter_frames`) keeps it for every frame in the
+streamed shard pass (:func:`oath.archive.feed.iter_frames`) keeps it for every frame in the
 shard's
 ``keogram`` column (a list of uint16 counts, row 0 first), so no second read of the archive.
 

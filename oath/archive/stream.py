@@ -1,36 +1,34 @@
 """Classify one shard of new files in one process: read, convert, Inception-v4, ridge, Parquet.
 
-A shard (one site-hour of raw THEMIS files, see :mod:`oath.archive.inventory`) is streamed: a Python
-generator reads each raw file with pyucalgarysrs (:func:`oath.archive.themis.read_frames`),
-converts its frames as :func:`oath.archive.themis.prepare_images` does (crop and scaling by
-:func:`oath.archive.conversion.frame_to_oath`, then the site's angle through the same ImageMagick
-``-distort SRT`` as :func:`oath.imaging.rotate.rotate_image`, here as its exact sparse linear map
-(:mod:`oath.imaging.rotation_map`, one per angle and frame size, checked against Wand on the first
-frame), and hands the pixels as arrays to a ``tf.data`` pipeline (``from_generator`` ->
-:func:`oath.network.inception_v4.preprocess_pixels` -> batches, prefetched two ahead). A thread
-reads the next file while the current one is converted, and the generator runs beside the network.
-The pixels are those of the PNG the PNG path writes (no PNG is encoded or decoded per frame),
-so the Logits equal those of ``prepare_images`` + extraction; no file is written per frame
-unless asked for.
+A shard (one site-hour of raw THEMIS files, see :mod:`oath.archive.inventory`) is streamed: a
+:class:`oath.archive.feed.ReadAhead` thread reads each raw file with pyucalgarysrs, converts its
+frames and turns them by their site's angle (the exact sparse map of ImageMagick's ``-distort
+SRT``, all the frames of a file in one product), a bounded amount ahead; it starts once
+TensorFlow is imported, so the first files are ready when the network is. A generator only hands
+the ready uint8 pixels to a ``tf.data`` pipeline (``from_generator`` ->
+:func:`oath.network.inception_v4.preprocess_pixels` -> batches, prefetched two ahead), beside
+the network. The pixels are those of the PNG the PNG path writes (no PNG is encoded or decoded
+per frame), so the Logits equal those of ``prepare_images`` + extraction; no file is written per
+frame unless asked for.
 
 A file that cannot be read (truncated, corrupt, another type) or a frame that cannot be converted
 becomes a row with status ``failed: <reason>``; the other frames are classified.
 
 Each shard's Parquet file records how its labels were made in its schema metadata under
 ``oath.classify`` (JSON: weights, checkpoint and its SHA-256, the precision in use, device,
-preprocessing, conversion); :func:`shard_provenance` reads it back.
+preprocessing, conversion); :func:`shard_provenance` reads it back. The job's log gives the
+seconds of each phase (``phase <name>: <s> s``: start-up before classify, model, TensorFlow's
+import, device, graph, restore, checkpoint check, first batch, the other frames, outputs) and
+what the read-ahead thread did.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import json
 import logging
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,24 +36,20 @@ import numpy as np
 import pandas as pd
 
 from oath.archive.conversion import Conversion
-from oath.archive.frames import archive_of, parse_archive_name
-from oath.archive.keogram import KEOGRAM_COLUMN, keogram_column
-from oath.archive.themis import STATUS_OK, ThemisError, input_kind, name_stem, read_frames
+from oath.archive.feed import FrameRecord, ReadAhead, record_pixels
+from oath.archive.feed import iter_frames as iter_frames  # where callers import it from
+from oath.archive.frames import archive_of
+from oath.archive.keogram import KEOGRAM_COLUMN
+from oath.archive.themis import STATUS_OK
 from oath.atomic import atomic_path
 from oath.fit.model import Model, ModelError, load_model, model_layer, predict, score_column
 from oath.fit.ridge import class_scores
 from oath.imaging.png import encode_png
-from oath.imaging.rotate import import_wand
-from oath.imaging.rotation_map import (
-    RotationMap,
-    RotationMapError,
-    differing_pixels,
-    load_rotation_map,
-    wand_rotate,
-)
+from oath.logs import log_phase, process_seconds
+from oath.network._tf_compat import keep_freed_memory
 from oath.network.device import DEVICE_ATTR, RunOptions
 from oath.network.featurefile import BACKEND_ATTR, LOGITS, PRELOGITS, Features, write_features
-from oath.network.features import Network, open_network
+from oath.network.features import Network, import_backend, open_network
 from oath.network.inception_v4 import (
     PREPROCESSING,
     preprocess_pixels,
@@ -65,141 +59,6 @@ log = logging.getLogger(__name__)
 
 #: Parquet schema metadata key of a shard's (and the gathered dataset's) provenance.
 PROVENANCE_KEY = b"oath.classify"
-
-
-@dataclasses.dataclass
-class FrameRecord:
-    """One row of the output: a frame (``image``: its uint8 pixels until fed, unless kept; or
-    ``png``: its PNG bytes) or a failure."""
-
-    file: str
-    frame: int | None
-    timestamp: dt.datetime | None
-    site: str
-    status: str
-    png: bytes | None = None
-    image: np.ndarray | None = None
-    keogram: np.ndarray | None = None  # the raw frame's N-S slice (oath.archive.keogram), counts
-
-    @property
-    def name(self) -> str:
-        """The frame's PNG name, as the PNG path has it: ``<stem>_fNN.png`` or ``<stem>.png``."""
-        suffix = "" if input_kind(self.file) == "image" else f"_f{self.frame:02d}"
-        return f"{name_stem(self.file)}{suffix}.png"
-
-
-class Rotator:
-    """Rotation of uint8 frames by a site's angle: its exact linear map, else Wand.
-
-    One map per (angle, frame size), loaded or built on first use; the first frame of each is
-    also rotated by Wand, and a map that differs (or cannot be built) is dropped for Wand.
-    """
-
-    def __init__(self, cache_dir: str | Path | None = None) -> None:
-        self.cache_dir = cache_dir
-        self._maps: dict[tuple[float, tuple[int, int]], RotationMap | None] = {}
-
-    def __call__(self, gray: np.ndarray, angle: float) -> np.ndarray:
-        key = (float(angle), (int(gray.shape[0]), int(gray.shape[1])))
-        if key not in self._maps:
-            self._maps[key] = self._checked_map(gray, *key)
-        rotation = self._maps[key]
-        return rotation.rotate(gray) if rotation is not None else wand_rotate(gray, angle)
-
-    def _checked_map(
-        self, gray: np.ndarray, angle: float, shape: tuple[int, int]
-    ) -> RotationMap | None:
-        try:
-            rotation = load_rotation_map(shape, angle, self.cache_dir)
-        except RotationMapError as exc:
-            log.warning("rotating %s frames by %s degrees through Wand: %s", shape, angle, exc)
-            return None
-        bad = differing_pixels(rotation, gray)
-        if bad:
-            log.warning(
-                "the rotation map of %s frames at %s degrees differs from Wand in %d pixel(s) "
-                "of a frame: rotating them through Wand",
-                shape,
-                angle,
-                bad,
-            )
-            return None
-        return rotation
-
-
-def _failed(path: str, reason: str, frame: Any = None) -> FrameRecord:
-    """A failed row; a whole failed file gets its site from its archive name, if any."""
-    where = "" if frame is None else f" frame {frame.index}"
-    log.warning("%s%s: failed: %s", path, where, reason)
-    if frame is None:
-        return FrameRecord(path, None, None, parse_archive_name(path)[1] or "", f"failed: {reason}")
-    return FrameRecord(path, frame.index, frame.timestamp, frame.site or "", f"failed: {reason}")
-
-
-def _read(path: str) -> Any:
-    """The frames of one file, or the exception reading raised (re-raised by the caller)."""
-    try:
-        return read_frames(path)
-    except Exception as exc:  # the reader or ImageMagick on a damaged file
-        return exc
-
-
-def _read_ahead(files: Iterable[str | Path]) -> Iterator[tuple[str, Any]]:
-    """(path, frames or exception) of each file, the next file read by a thread meanwhile."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="oath-read") as pool:
-        pending: Future[Any] | None = None
-        pending_path = ""
-        for item in files:
-            path = str(item)
-            future = pool.submit(_read, path)
-            if pending is not None:
-                yield pending_path, pending.result()
-            pending, pending_path = future, path
-        if pending is not None:
-            yield pending_path, pending.result()
-
-
-def iter_frames(
-    files: Iterable[str | Path], conversion: Conversion, rotator: Rotator | None = None
-) -> Iterator[FrameRecord]:
-    """Every frame of ``files`` as uint8 pixels ready for the network, or a failed row."""
-    wand_error = import_wand().WandException
-    rotator = rotator or Rotator()
-    for path, frames in _read_ahead(files):
-        kind = input_kind(path)
-        if isinstance(frames, ThemisError):
-            yield _failed(path, str(frames).removeprefix(f"{path}: "))
-            continue
-        if isinstance(frames, Exception):
-            yield _failed(path, f"{type(frames).__name__}: {frames}")
-            continue
-        for frame in frames:
-            site = frame.site or ""
-            try:
-                if kind != "image":  # raw counts (stream0 or L1 CDF) become OATH-like
-                    gray = conversion.to_gray(frame.image, site)
-                    angle = conversion.site_angles.get(site, 0.0)
-                else:
-                    gray, angle = frame.image, 0.0
-                gray = np.ascontiguousarray(gray, dtype=np.uint8)
-                image = rotator(gray, angle) if angle else gray
-            except (ThemisError, wand_error, ValueError) as exc:
-                yield _failed(path, str(exc), frame)
-                continue
-            keogram = keogram_column(frame.image)  # same read: no second pass over the archive
-            yield FrameRecord(
-                path, frame.index, frame.timestamp, site, STATUS_OK, image=image, keogram=keogram
-            )
-
-
-def record_pixels(record: FrameRecord) -> np.ndarray | None:
-    """A record's uint8 pixels: its ``image``, else its PNG decoded (as the PNG path would)."""
-    if record.image is not None or record.png is None:
-        return record.image
-    wand = import_wand()
-    with wand.Image(blob=record.png, format="png") as img:
-        img.type = "grayscale"
-        return np.array(img)[:, :, 0]
 
 
 class StreamingExtractor(Network):
@@ -214,6 +73,9 @@ class StreamingExtractor(Network):
         self._seen: list[FrameRecord] = []
         #: Keep each frame's PNG bytes in the records :meth:`run` returns (else dropped once fed).
         self.keep_images = False
+        #: Seconds to the first batch's features in the last :meth:`run` (its frames,
+        #: TensorFlow's graph optimisation and the first forward pass); None before.
+        self.first_batch_seconds: float | None = None
         frames = tf.data.Dataset.from_generator(
             self._generate,
             output_signature=(
@@ -244,6 +106,7 @@ class StreamingExtractor(Network):
         tf = self._tf
         fetch = {name: self.layers[name] for name in dict.fromkeys((LOGITS, layer))}
         self._records, self._seen = iter(records), []
+        self.first_batch_seconds, started = None, time.perf_counter()
         self.session.run(self._iterator.initializer)
         rows, batches = [], []
         while True:
@@ -251,6 +114,8 @@ class StreamingExtractor(Network):
                 row, values = self._run([self._rows, fetch])
             except tf.errors.OutOfRangeError:
                 break
+            if not rows:
+                self.first_batch_seconds = time.perf_counter() - started
             rows.append(row)
             batches.append(values)
         seen, self._seen = self._seen, []
@@ -363,6 +228,72 @@ def shard_provenance(path: str | Path) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def _log_streaming(rows: ReadAhead, seconds: float, first_batch: float | None) -> None:
+    """The streaming phases (first batch, the rest) and what the read-ahead thread did."""
+    if first_batch is not None:
+        log_phase(log, "first batch", first_batch)
+        log_phase(log, "frames after the first batch", seconds - first_batch)
+    else:
+        log_phase(log, "frames", seconds)
+    log.info(
+        "read-ahead thread: %d frame(s), %.2f s CPU (%.2f ms a frame), all ready %.1f s after "
+        "the thread started; the network waited %.2f s for frames",
+        rows.frames,
+        rows.cpu_seconds,
+        1e3 * rows.cpu_seconds / max(rows.frames, 1),
+        rows.ready_after or 0.0,
+        rows.waited,
+        extra={
+            "read_ahead": {
+                "frames": rows.frames,
+                "cpu_s": rows.cpu_seconds,
+                "ready_after_s": rows.ready_after,
+                "waited_s": rows.waited,
+            }
+        },
+    )
+
+
+def _network_pass(
+    files: Sequence[str | Path],
+    conversion: Conversion,
+    fitted: Model,
+    checkpoint: str | Path,
+    run: RunOptions,
+    backend: str,
+    layer: str,
+    *,
+    keep_images: bool,
+) -> tuple[list[FrameRecord], dict[str, np.ndarray], dict[str, str]]:
+    """Every frame of ``files`` through the network: records, features (``layer`` and the
+    Logits) and what made them (checkpoint SHA-256, precision in use, device). Each start-up
+    phase is logged; the frames are read ahead while the network is built."""
+    clock = time.perf_counter()
+    import_backend(backend)  # first: beside the read-ahead thread, it holds the GIL for seconds
+    log_phase(log, f"{backend} import", time.perf_counter() - clock)
+    keep_freed_memory()  # before the read-ahead's first batches (TensorFlow's import does too)
+    with ReadAhead(files, conversion) as rows:  # reads while the network is built
+        clock = time.perf_counter()
+        with open_network(backend, StreamingExtractor, checkpoint, run) as (extractor, sha):
+            steps = getattr(extractor, "startup", None) or {"network": time.perf_counter() - clock}
+            for name, seconds in steps.items():
+                log_phase(log, name, seconds)
+            clock = time.perf_counter()
+            check_model_weights(fitted, sha.result(), checkpoint)
+            log_phase(log, "checkpoint check (its SHA-256)", time.perf_counter() - clock)
+            extractor.keep_images = keep_images
+            clock = time.perf_counter()
+            records, layers = extractor.run(rows, layer)
+            made = {
+                "checkpoint_sha256": sha.result(),
+                "precision": extractor.precision_in_use or run.precision,
+                DEVICE_ATTR: extractor.device,
+            }
+            first = getattr(extractor, "first_batch_seconds", None)
+        _log_streaming(rows, time.perf_counter() - clock, first)
+    return records, layers, made
+
+
 def classify_shard(
     files: Sequence[str | Path],
     checkpoint: str | Path,
@@ -391,22 +322,22 @@ def classify_shard(
     ``backend`` picks the network's implementation (:func:`oath.network.features.open_network`).
     """
     started = time.perf_counter()
+    before = process_seconds()
+    if before is not None:
+        log_phase(log, "before classify (interpreter, imports)", before)
     fitted = load_model(model)
+    log_phase(log, "model", time.perf_counter() - started)
     run = RunOptions(batch_size, threads, precision, gpu_batch_size)
-    with open_network(backend, StreamingExtractor, checkpoint, run) as (extractor, sha):
-        check_model_weights(fitted, sha.result(), checkpoint)
-        extractor.keep_images = save_images
-        layer = model_layer(fitted)
-        records, layers = extractor.run(iter_frames(files, conversion), layer)
-        precision = extractor.precision_in_use or precision
-        device = extractor.device
+    layer = model_layer(fitted)
+    records, layers, made = _network_pass(
+        files, conversion, fitted, checkpoint, run, backend, layer, keep_images=save_images
+    )
+    clock = time.perf_counter()
     table = predictions_table(fitted, records, layers[layer], layer)
     attrs = {
         "weights": weights,
         "checkpoint": str(checkpoint),
-        "checkpoint_sha256": sha.result(),
-        "precision": precision,
-        DEVICE_ATTR: device,
+        **made,
         "preprocessing": PREPROCESSING,
         BACKEND_ATTR: backend,
     }
@@ -420,6 +351,7 @@ def classify_shard(
     )
     provenance = {**attrs, "layer": layer, "conversion": conversion.to_config()}
     write_parquet(table, out, provenance)
+    log_phase(log, "outputs (table, extras, Parquet)", time.perf_counter() - clock)
     n_ok = int((table["status"] == STATUS_OK).sum())
     elapsed = time.perf_counter() - started
     log.info(

@@ -178,6 +178,9 @@ class Network:
         #: Where the network runs, in words ("GPU: ..." or "CPU: ..."); see
         #: :mod:`oath.network.device`.
         self.device = prepare_device(tf)
+        #: Seconds of each start-up step after TensorFlow's import (:func:`import_backend`):
+        #: the device, the graph (pipeline and network imported), the restore.
+        self.startup = {"device": time.perf_counter() - started}
         self.checkpoint = Path(checkpoint)
         self.batch_size = batch_size_for(self.device, run.batch_size, run.gpu_batch_size)
         self.threads = threads
@@ -187,11 +190,15 @@ class Network:
         self.precision_in_use: str | None = "float32" if precision == "float32" else None
         self._tf = tf
         self.graph = tf.Graph()
+        clock = time.perf_counter()
         with self.graph.as_default():
             network = import_inception_v4(self._build_input(tf))
         #: The feature sets' tensors, by name: fetched together, they cost one forward pass.
         self.layers = {LOGITS: network.layers[LOGITS], PRELOGITS: network.layers[PRELOGITS]}
+        self.startup["graph"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         self.session = restore_network(tf, self.graph, network, checkpoint, threads, precision)
+        self.startup["restore"] = time.perf_counter() - clock
         log.info(
             "Inception-v4 (%s) ready, %s restored, in %.1f s (%s, batch %d, %d threads, %s)",
             network.source,
@@ -378,6 +385,22 @@ def open_hashing_checkpoint(
         sha256 = pool.submit(checkpoint_sha256, checkpoint)
         with network(checkpoint, **options) as opened:
             yield opened, sha256
+
+
+def import_backend(backend: str) -> None:
+    """Import ``backend``'s framework (TensorFlow with its settings, or PyTorch) now.
+
+    The import is seconds of Python that hold the GIL: a thread started beside it (classify's
+    read-ahead) slows it and gets little done, so classify imports first. A PyTorch that is not
+    installed is left for :func:`open_network` to explain.
+    """
+    if backend != "torch":
+        _tf_compat.load()
+        return
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
 
 
 @contextmanager

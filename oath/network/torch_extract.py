@@ -196,9 +196,9 @@ class TorchNetwork:
         return layers
 
     def run(self, records: Iterable[Any], layer: str = LOGITS) -> tuple[list[Any], dict]:
-        """All frame records (:class:`oath.archive.stream.FrameRecord`, failed ones included) and
-        their
-        features, NaN rows for failures: ``Logits`` always, and feature set ``layer`` too."""
+        """All frame records (:class:`oath.archive.feed.FrameRecord`, failed ones included) and
+        their features, NaN rows for failures: ``Logits`` always, and feature set ``layer``
+        too."""
         seen: list[Any] = []
 
         def batches() -> Iterator[tuple[list[int], np.ndarray]]:
