@@ -19,8 +19,8 @@ from oath.demo.dataset import write_demo_dataset
 from oath.network.featurefile import Features, write_features
 
 from .workflow import (
-    N_FITS,
     RIDGE_ONLY,
+    e2e_config,
     place_demo_checkpoint,
     planned_jobs,
     snakemake,
@@ -55,15 +55,22 @@ def served_tarball(tmp_path_factory):
     server.server_close()
 
 
+# One shard (picNums 1-36), one label set and one split: what these tests check does not depend
+# on the shard, label set or split count (the demo run's tests check several of each, and the
+# merge); 2 ridge fits and 2 sweeps (ours and the published features) instead of 8 and 4.
+LABELS = ["class6"]
+RIDGE = e2e_config()["ridge"] | {"n_splits": 1}
+
+
 def oath_config(workdir, url, sha256):
-    # one shard (picNums 1-36): what these tests check does not depend on the shard count (the demo
-    # run's tests check several shards and their merge)
     write_config(
         workdir,
         dataset="oath",
         checkpoint="random",
         oath={"url": url, "sha256": sha256, "n_images": 36},
         shard_size=64,
+        labels=LABELS,
+        ridge=RIDGE,
         **RIDGE_ONLY,
     )
 
@@ -73,7 +80,9 @@ def test_dry_run_lists_download_rotation_extraction_fits_and_report(tmp_path, se
     jobs = planned_jobs(tmp_path)
     assert jobs["download_archive"] == 1 and jobs["unpack_oath"] == 1
     assert jobs["rotate_shard"] == 1 and jobs["extract_shard"] == 1
-    assert jobs["fit_ridge"] == 2 * N_FITS  # ours and the published features
+    # one fit per label set and split, on ours and on the published features
+    assert jobs["fit_ridge"] == 2 * len(LABELS) * RIDGE["n_splits"]
+    assert jobs["sweep_alpha"] == 2 * len(LABELS)
     assert jobs["compare_features"] == 1 and jobs["render_report"] == 1
 
 

@@ -162,8 +162,14 @@ def test_the_demo_on_torch_gives_tensorflows_features_and_labels(
     fitted = load_model(model)
     expected = predict(fitted, tf_features.logits)
     got = predict(fitted, ours.logits)
+    for labels in ("class6", "class2"):
+        np.testing.assert_array_equal(got[labels].classes, expected[labels].classes)
+    # classify's own route (pixels, not PNGs) on one image in three, from both shards: the
+    # torch forward passes of all 36 again would check nothing the 12 do not
+    every_third = slice(None, None, 3)
+    chosen = tf_features.filenames[every_third]
     table = classify_shard(
-        [workdir / "results" / "rotated" / name for name in tf_features.filenames],
+        [workdir / "results" / "rotated" / name for name in chosen],
         random_checkpoint,
         model,
         tmp_path / "shard.parquet",
@@ -172,6 +178,6 @@ def test_the_demo_on_torch_gives_tensorflows_features_and_labels(
     )
     assert (table["status"] == "ok").all()
     for labels in ("class6", "class2"):
-        np.testing.assert_array_equal(got[labels].classes, expected[labels].classes)
-        np.testing.assert_array_equal(table[labels].to_numpy(int), expected[labels].classes)
-    assert pd.read_parquet(tmp_path / "shard.parquet").shape[0] == len(tf_features.filenames)
+        classes = expected[labels].classes[every_third]
+        np.testing.assert_array_equal(table[labels].to_numpy(int), classes)
+    assert pd.read_parquet(tmp_path / "shard.parquet").shape[0] == len(chosen) == 12
