@@ -22,9 +22,9 @@ in a fresh Python process after the idle wait (bench/harness.py):
   graph, restore, checkpoint check, first batch, the other frames, outputs; plus the exit,
   measured from here), beside the steady rate's time for the same frames.
 
-Target: job >= 0.90 x steady (issue 38), peak < 3 GiB, at each precision. Each row says what the network
-computed in; on a CPU without ``avx512_bf16`` / ``amx_bf16`` the bfloat16 row is float32 in
-disguise, and the script says so. Then planning: a station-year of placeholder files
+Target: job >= 0.90 x steady (issue 38), peak < 3 GiB, at each precision. Each row says what
+the network computed in; on a CPU without ``avx512_bf16`` / ``amx_bf16`` the bfloat16 row is
+float32 in disguise, and the script says so. Then planning: a station-year of placeholder files
 (``--year-hours`` site-hours x ``--files-per-hour`` empty files in the archive layout) and the
 wall time of ``snakemake -n classify`` on it (target < 60 s), plus how many classify_shard jobs
 that plans and how many ``sbatch`` calls profiles/slurm's job arrays make of them (jobs divided

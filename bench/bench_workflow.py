@@ -197,14 +197,23 @@ def main() -> None:
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--floor-sample", type=int, default=192, help="images for the floor")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument(
+        "--shard-size", type=int, help="images per shard (default: config.yaml's shard_size)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="oath_bench_workflow_"))
     config = yaml.safe_load((harness.REPO / "config.yaml").read_text())
     config["demo"]["n_images"] = args.images
     config["precision"] = args.precision
+    if args.shard_size:
+        config["shard_size"] = args.shard_size
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    report: dict[str, object] = {"images": args.images, "cores": args.cores}
+    report: dict[str, object] = {
+        "images": args.images,
+        "cores": args.cores,
+        "shard_size": config["shard_size"],
+    }
     print(f"CPU: {harness.cpu_description()}")
     harness.wait_for_idle(args)
     try:

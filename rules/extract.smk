@@ -42,8 +42,8 @@ rule extract_shard:
     # this says (bench/bench_threads.py): a lone shard (one changed image) computes on both.
     threads: 1
     resources:
-        mem_mb=3072,  # measured peak under 3 GiB for a 256-image shard, batch 16
-        runtime=30,  # AVX2 EPYC: 0.17 s an image alone, ~0.4 beside another shard: ~2 min
+        mem_mb=3072,  # measured peak 1.2 GiB for a 512-image shard, batch 16
+        runtime=30,  # AVX2 EPYC: 0.17 s an image alone, ~0.4-0.5 beside another shard: ~4 min
     params:
         rotated_dir=get_rotated_dir,
         weights=get_weights_description(),

@@ -24,7 +24,7 @@ rule rotate_shard:
         "../envs/rotate.yaml"
     resources:
         mem_mb=500,  # one small image in memory at a time
-        runtime=15,  # ~20 ms an image: 256 images take seconds
+        runtime=15,  # ~60 ms an image with start-up: 512 images in ~30 s
     params:
         angles=get_shard_angles,
         rotated=get_shard_rotated,
